@@ -1,0 +1,162 @@
+// Package handlers wires Shopfront's HTTP side: the Fiber app, its middleware
+// and one file of handlers per area of the site.
+package handlers
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+	"gorm.io/gorm"
+
+	"shopfront/models"
+	"shopfront/views"
+)
+
+// Config is the part of the settings the web side needs, validated by cmd.
+type Config struct {
+	Production bool
+	BaseURL    *url.URL
+	// SecretKey signs CSRF tokens; every instance must share it.
+	SecretKey []byte
+	GuestTTL  time.Duration
+	TokenTTL  time.Duration
+	// GuestsEnabled lets add-to-cart create guest accounts.
+	GuestsEnabled bool
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	TrustedProxies []string
+	// RequestTimeout bounds the work of one request.
+	RequestTimeout time.Duration
+}
+
+// Deps is everything the handlers need, passed down from main.
+type Deps struct {
+	DB     *gorm.DB
+	SQL    *sql.DB
+	Log    *slog.Logger
+	Config Config
+	// Static is the tree served under /static/ (static.FS in production).
+	Static fs.FS
+}
+
+// handler holds the dependencies the route handlers share.
+type handler struct {
+	log          *slog.Logger
+	cfg          Config
+	sql          *sql.DB
+	catalog      *models.Catalog
+	assetVersion string
+}
+
+// New builds the Fiber app with its middleware and routes.
+func New(d Deps) (*fiber.App, error) {
+	version, err := assetVersion(d.Static)
+	if err != nil {
+		return nil, fmt.Errorf("static files: %w", err)
+	}
+	h := &handler{
+		log:          d.Log,
+		cfg:          d.Config,
+		sql:          d.SQL,
+		catalog:      models.NewCatalog(d.DB),
+		assetVersion: version,
+	}
+	proxyHeader := ""
+	if len(d.Config.TrustedProxies) > 0 {
+		proxyHeader = fiber.HeaderXForwardedFor
+	}
+	app := fiber.New(fiber.Config{
+		AppName:                 "shopfront",
+		ErrorHandler:            h.errorHandler,
+		DisableStartupMessage:   true,
+		ReadTimeout:             15 * time.Second,
+		WriteTimeout:            30 * time.Second,
+		IdleTimeout:             2 * time.Minute,
+		BodyLimit:               64 * 1024, // forms are small; nothing is uploaded
+		ReadBufferSize:          16 * 1024, // request line and headers; longer ones get 431
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          d.Config.TrustedProxies,
+		ProxyHeader:             proxyHeader,
+	})
+	h.routes(app, d.Static)
+	return app, nil
+}
+
+// meta is the layout data of the current request.
+func (h *handler) meta(c *fiber.Ctx, title string) views.Meta {
+	return views.Meta{
+		Title:        title,
+		CSRF:         csrfToken(c),
+		AssetVersion: h.assetVersion,
+	}
+}
+
+// render writes a templ component as the HTML answer with status.
+func render(c *fiber.Ctx, status int, page templ.Component) error {
+	return renderCtx(c.UserContext(), c, status, page)
+}
+
+// renderCtx is render with an explicit context.
+func renderCtx(ctx context.Context, c *fiber.Ctx, status int, page templ.Component) error {
+	c.Status(status).Type("html", "utf-8")
+	if err := page.Render(ctx, c.Response().BodyWriter()); err != nil {
+		c.Response().ResetBody() // never send half a page
+		return fmt.Errorf("render: %w", err)
+	}
+	return nil
+}
+
+// errorHandler turns every error a handler returns into an HTML page with a
+// plain message. Internal errors are logged with the request id, never shown.
+func (h *handler) errorHandler(c *fiber.Ctx, err error) error {
+	status := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe):
+		status = fe.Code
+	case errors.Is(err, models.ErrNotFound):
+		status = fiber.StatusNotFound
+	}
+	if status >= 500 {
+		h.log.Error("request failed", "status", status, "method", c.Method(), "path", c.Path(),
+			"request_id", requestID(c), "err", err)
+	}
+	title, message := errorText(status)
+	c.Response().Header.Del(fiber.HeaderCacheControl)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	// The request's deadline may be what failed it; the page still renders
+	// (with the CSP nonce the context carries).
+	ctx := context.WithoutCancel(c.UserContext())
+	if renderErr := renderCtx(ctx, c, status, views.ErrorPage(h.meta(c, title), status, message)); renderErr != nil {
+		h.log.Error("render error page", "err", renderErr)
+		return c.Status(status).SendString(message)
+	}
+	return nil
+}
+
+// errorText is what a visitor reads for a status.
+func errorText(status int) (title, message string) {
+	switch status {
+	case fiber.StatusNotFound:
+		return "Page not found", "We could not find that page. It may have moved, or the address may be mistyped."
+	case fiber.StatusForbidden:
+		return "Not allowed", "This request was refused. If you submitted a form, reload the page and try again."
+	case fiber.StatusTooManyRequests:
+		return "Slow down", "Too many requests from your address. Please wait a little and try again."
+	case fiber.StatusRequestEntityTooLarge, fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestURITooLong:
+		return "Request too large", "That request was larger than we accept."
+	case fiber.StatusServiceUnavailable:
+		return "Back soon", "The shop is briefly unavailable. Please try again in a moment."
+	}
+	if status >= 500 {
+		return "Something went wrong", "Something went wrong on our side. Please try again in a moment."
+	}
+	return "Bad request", "We could not understand that request."
+}

@@ -1,0 +1,32 @@
+package handlers
+
+import (
+	"io/fs"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/healthcheck"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+)
+
+// routes is the site map: the middleware stack, then one line per route.
+func (h *handler) routes(app *fiber.App, static fs.FS) {
+	app.Use(recover.New())
+	app.Use(requestid.New())
+	app.Use(h.logRequests)
+	app.Use(healthcheck.New(healthcheck.Config{
+		LivenessProbe: h.live, LivenessEndpoint: "/healthz",
+		ReadinessProbe: h.ready, ReadinessEndpoint: "/readyz",
+	}))
+	app.Use(h.securityHeaders)
+	// Only static files are compressed: HTML carries CSRF tokens (BREACH).
+	app.Use("/static", compress.New(), h.staticFiles(static))
+	app.Use(h.withDeadline)
+	app.Use(h.csrf)
+
+	app.Get("/", h.catalogIndex)
+	app.Get("/products/:slug", h.productShow)
+
+	app.Use(notFound)
+}
