@@ -34,6 +34,8 @@ type Config struct {
 	TrustedProxies []string
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
+	// Limits are the rate limits; DefaultLimits() in production.
+	Limits Limits
 }
 
 // Deps is everything the handlers need, passed down from main.
@@ -52,6 +54,10 @@ type handler struct {
 	cfg          Config
 	sql          *sql.DB
 	catalog      *models.Catalog
+	sessions     *models.Sessions
+	guests       *models.Guests
+	carts        *models.Carts
+	limiter      *models.Limiter
 	assetVersion string
 }
 
@@ -66,6 +72,10 @@ func New(d Deps) (*fiber.App, error) {
 		cfg:          d.Config,
 		sql:          d.SQL,
 		catalog:      models.NewCatalog(d.DB),
+		sessions:     models.NewSessions(d.DB),
+		guests:       models.NewGuests(d.DB),
+		carts:        models.NewCarts(d.DB),
+		limiter:      models.NewLimiter(d.DB),
 		assetVersion: version,
 	}
 	proxyHeader := ""
@@ -89,13 +99,19 @@ func New(d Deps) (*fiber.App, error) {
 	return app, nil
 }
 
-// meta is the layout data of the current request.
+// meta is the layout data of the current request. It takes the pending
+// flash message, so call it once per page.
 func (h *handler) meta(c *fiber.Ctx, title string) views.Meta {
-	return views.Meta{
+	m := views.Meta{
 		Title:        title,
 		CSRF:         csrfToken(c),
 		AssetVersion: h.assetVersion,
+		Flash:        h.takeFlash(c),
 	}
+	if cur := current(c); cur != nil {
+		m.Kind, m.Email, m.IsAdmin, m.CartCount = cur.Kind, cur.Email, cur.IsAdmin, cur.CartCount
+	}
+	return m
 }
 
 // render writes a templ component as the HTML answer with status.
@@ -129,6 +145,9 @@ func (h *handler) errorHandler(c *fiber.Ctx, err error) error {
 			"request_id", requestID(c), "err", err)
 	}
 	title, message := errorText(status)
+	if status == fiber.StatusUnprocessableEntity && fe != nil {
+		message = fe.Message // written for the visitor by the handler
+	}
 	c.Response().Header.Del(fiber.HeaderCacheControl)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	// The request's deadline may be what failed it; the page still renders
@@ -152,6 +171,8 @@ func errorText(status int) (title, message string) {
 		return "Slow down", "Too many requests from your address. Please wait a little and try again."
 	case fiber.StatusRequestEntityTooLarge, fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestURITooLong:
 		return "Request too large", "That request was larger than we accept."
+	case fiber.StatusUnprocessableEntity:
+		return "Cannot do that", "That request could not be carried out."
 	case fiber.StatusServiceUnavailable:
 		return "Back soon", "The shop is briefly unavailable. Please try again in a moment."
 	}

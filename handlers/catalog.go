@@ -53,5 +53,5 @@ func (h *handler) productShow(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, fiber.StatusOK, views.ProductPage(h.meta(c, p.Name), p))
+	return render(c, fiber.StatusOK, views.ProductPage(h.meta(c, p.Name), p, ""))
 }

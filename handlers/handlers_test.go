@@ -28,19 +28,25 @@ func testConfig() handlers.Config {
 		TokenTTL:       time.Hour,
 		GuestsEnabled:  true,
 		RequestTimeout: 10 * time.Second,
+		Limits:         handlers.DefaultLimits(),
 	}
 }
 
-// newApp returns the real app over a fresh database.
-func newApp(t *testing.T) (*fiber.App, *gorm.DB) {
+// newApp returns the real app over a fresh database; configure, if given,
+// changes the test configuration first.
+func newApp(t *testing.T, configure ...func(*handlers.Config)) (*fiber.App, *gorm.DB) {
 	t.Helper()
+	cfg := testConfig()
+	for _, f := range configure {
+		f(&cfg)
+	}
 	db := modeltest.NewDB(t)
 	sqlDB, err := db.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	app, err := handlers.New(handlers.Deps{
-		DB: db, SQL: sqlDB, Config: testConfig(), Static: static.FS,
+		DB: db, SQL: sqlDB, Config: cfg, Static: static.FS,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -24,9 +24,15 @@ func (h *handler) routes(app *fiber.App, static fs.FS) {
 	app.Use("/static", compress.New(), h.staticFiles(static))
 	app.Use(h.withDeadline)
 	app.Use(h.csrf)
+	app.Use(h.loadSession)
 
 	app.Get("/", h.catalogIndex)
 	app.Get("/products/:slug", h.productShow)
+	app.Get("/cart", h.cartShow)
+	app.Post("/cart/items", h.cartAddPost)
+	app.Post("/cart/items/:product_id", h.cartItemPost)
+	app.Post("/cart/items/:product_id/delete", h.cartItemDeletePost)
+	app.Get("/account", h.accountShow)
 
 	app.Use(notFound)
 }

@@ -72,6 +72,19 @@ func (c *Catalog) BySlug(ctx context.Context, slug string) (Product, error) {
 	return p, nil
 }
 
+// ByID returns the product with id, or ErrNotFound.
+func (c *Catalog) ByID(ctx context.Context, id int64) (Product, error) {
+	var p Product
+	err := c.db.WithContext(ctx).Where("id = ?", id).Take(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Product{}, ErrNotFound
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("product %d: %w", id, err)
+	}
+	return p, nil
+}
+
 // Seed loads the demo catalog. It is idempotent: a product that exists (by
 // slug) gets the demo texts and price again, keeps its stock, and nothing is
 // duplicated.

@@ -16,7 +16,20 @@ type Meta struct {
 	CSRF         string // the signed token every POST form carries as _csrf
 	AssetVersion string // cache-busting version of the files under /static/
 	Query        string // the catalog search box's value
+	Flash        string // a one-time message from the previous request
+
+	// The signed-in user; Kind is empty for a visitor without a session.
+	Kind      string
+	Email     string
+	IsAdmin   bool
+	CartCount int // items in the cart
 }
+
+// IsGuest reports whether the page is shown to a guest account.
+func (m Meta) IsGuest() bool { return m.Kind == "guest" }
+
+// SignedIn reports whether the page is shown to a registered account.
+func (m Meta) SignedIn() bool { return m.Kind == "registered" }
 
 // asset returns the URL of a file under static/, versioned so browsers may
 // cache it for a year.

@@ -60,6 +60,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Web.GuestTTL = duration("GUEST_TTL", "720h")
 	c.Web.TokenTTL = duration("TOKEN_TTL", "1h")
 	c.Web.RequestTimeout = duration("REQUEST_TIMEOUT", "10s")
+	c.Web.Limits = handlers.DefaultLimits()
 	if c.Env != "development" && c.Env != "production" {
 		errs = append(errs, fmt.Errorf("APP_ENV: want development or production, got %q", c.Env))
 	}
