@@ -41,6 +41,7 @@ func startShop(t *testing.T) *shop {
 			TokenTTL:       time.Hour,
 			GuestsEnabled:  true,
 			RequestTimeout: 10 * time.Second,
+			Limits:         handlers.DefaultLimits(),
 		},
 	})
 	if err != nil {
