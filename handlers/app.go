@@ -36,6 +36,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Limits are the rate limits; DefaultLimits() in production.
 	Limits Limits
+	// DevMailbox mounts /dev/mailbox: development without SMTP only.
+	DevMailbox bool
 }
 
 // Deps is everything the handlers need, passed down from main.
@@ -58,6 +60,7 @@ type handler struct {
 	guests       *models.Guests
 	carts        *models.Carts
 	limiter      *models.Limiter
+	outbox       *models.Outbox
 	assetVersion string
 }
 
@@ -76,6 +79,7 @@ func New(d Deps) (*fiber.App, error) {
 		guests:       models.NewGuests(d.DB),
 		carts:        models.NewCarts(d.DB),
 		limiter:      models.NewLimiter(d.DB),
+		outbox:       models.NewOutbox(d.DB),
 		assetVersion: version,
 	}
 	proxyHeader := ""

@@ -69,3 +69,16 @@ type RateLimit struct {
 	Hits    int       `gorm:"type:integer;not null"`
 	ResetAt time.Time `gorm:"not null"`
 }
+
+// EmailToken is an emailed link's token: promote (save a guest account) or
+// reset (a forgotten password). The address lives here until it is proven.
+type EmailToken struct {
+	ID        uuid.UUID `gorm:"type:uuid;primaryKey"`
+	UserID    uuid.UUID `gorm:"type:uuid;not null;index"`
+	Purpose   string    `gorm:"not null"`
+	Email     string    `gorm:"not null"`
+	TokenHash []byte    `gorm:"not null;uniqueIndex"`
+	ExpiresAt time.Time `gorm:"not null"`
+	UsedAt    *time.Time
+	CreatedAt time.Time `gorm:"not null;default:now()"`
+}
