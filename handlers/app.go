@@ -56,6 +56,7 @@ type handler struct {
 	cfg          Config
 	sql          *sql.DB
 	catalog      *models.Catalog
+	listings     *fragmentCache
 	sessions     *models.Sessions
 	guests       *models.Guests
 	carts        *models.Carts
@@ -75,6 +76,7 @@ func New(d Deps) (*fiber.App, error) {
 		cfg:          d.Config,
 		sql:          d.SQL,
 		catalog:      models.NewCatalog(d.DB),
+		listings:     newFragmentCache(2 * time.Second),
 		sessions:     models.NewSessions(d.DB),
 		guests:       models.NewGuests(d.DB),
 		carts:        models.NewCarts(d.DB),

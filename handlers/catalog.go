@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
 	"shopfront/views"
@@ -30,7 +32,16 @@ func (h *handler) catalogIndex(c *fiber.Ctx) error {
 		}
 		page = n
 	}
-	products, err := h.catalog.List(c.UserContext(), q, page)
+	results, err := h.listings.get(c.UserContext(), strconv.Itoa(page)+"\x00"+q, func(ctx context.Context) (string, error) {
+		products, err := h.catalog.List(ctx, q, page)
+		if err != nil {
+			return "", err
+		}
+		// Only what is the same for every visitor goes into the cached HTML.
+		var b strings.Builder
+		err = views.CatalogResults(views.Meta{Query: q, AssetVersion: h.assetVersion}, products).Render(ctx, &b)
+		return b.String(), err
+	})
 	if err != nil {
 		return err
 	}
@@ -40,7 +51,8 @@ func (h *handler) catalogIndex(c *fiber.Ctx) error {
 	}
 	m := h.meta(c, title)
 	m.Query = q
-	return render(c, fiber.StatusOK, views.CatalogPage(m, products))
+	// results is templ's own escaped output, rendered above.
+	return render(c, fiber.StatusOK, views.CatalogPage(m, templ.Raw(results)))
 }
 
 // productShow handles "GET /products/:slug".

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func testConfig() handlers.Config {
 
 // newApp returns the real app over a fresh database; configure, if given,
 // changes the test configuration first.
-func newApp(t *testing.T, configure ...func(*handlers.Config)) (*fiber.App, *gorm.DB) {
+func newApp(t testing.TB, configure ...func(*handlers.Config)) (*fiber.App, *gorm.DB) {
 	t.Helper()
 	cfg := testConfig()
 	for _, f := range configure {
@@ -47,7 +48,7 @@ func newApp(t *testing.T, configure ...func(*handlers.Config)) (*fiber.App, *gor
 	}
 	app, err := handlers.New(handlers.Deps{
 		DB: db, SQL: sqlDB, Config: cfg, Static: static.FS,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		t.Fatal(err)
