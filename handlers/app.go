@@ -48,6 +48,9 @@ type Deps struct {
 	Config Config
 	// Static is the tree served under /static/ (static.FS in production).
 	Static fs.FS
+	// OnMail, if set, is called after a request queued mail, to wake the
+	// outbox worker.
+	OnMail func()
 }
 
 // handler holds the dependencies the route handlers share.
@@ -62,6 +65,8 @@ type handler struct {
 	carts        *models.Carts
 	limiter      *models.Limiter
 	outbox       *models.Outbox
+	accounts     *models.Accounts
+	onMail       func()
 	assetVersion string
 }
 
@@ -82,6 +87,8 @@ func New(d Deps) (*fiber.App, error) {
 		carts:        models.NewCarts(d.DB),
 		limiter:      models.NewLimiter(d.DB),
 		outbox:       models.NewOutbox(d.DB),
+		accounts:     models.NewAccounts(d.DB, models.NewPasswords(), d.Config.TokenTTL),
+		onMail:       d.OnMail,
 		assetVersion: version,
 	}
 	proxyHeader := ""

@@ -17,12 +17,18 @@ type Limit struct {
 // Limits are the rate limits of the sensitive actions, per client address.
 type Limits struct {
 	GuestCreation Limit
+	Login         Limit
+	// Emails limits promote and forgot-password requests, per client address
+	// and per recipient.
+	Emails Limit
 }
 
 // DefaultLimits are the production limits.
 func DefaultLimits() Limits {
 	return Limits{
 		GuestCreation: Limit{Max: 30, Window: time.Hour},
+		Login:         Limit{Max: 10, Window: time.Minute},
+		Emails:        Limit{Max: 5, Window: time.Hour},
 	}
 }
 
@@ -39,4 +45,13 @@ func (h *handler) allow(c *fiber.Ctx, action, subject string, l Limit) error {
 		return fiber.ErrTooManyRequests
 	}
 	return nil
+}
+
+// allowEmail limits a request that sends mail, per client address and per
+// recipient: neither one address nor one inbox can be flooded.
+func (h *handler) allowEmail(c *fiber.Ctx, action, recipient string) error {
+	if err := h.allow(c, action+"-ip", c.IP(), h.cfg.Limits.Emails); err != nil {
+		return err
+	}
+	return h.allow(c, action+"-to", recipient, h.cfg.Limits.Emails)
 }

@@ -33,6 +33,18 @@ func (h *handler) routes(app *fiber.App, static fs.FS) {
 	app.Post("/cart/items/:product_id", h.cartItemPost)
 	app.Post("/cart/items/:product_id/delete", h.cartItemDeletePost)
 	app.Get("/account", h.accountShow)
+	app.Post("/account/promote", h.accountPromotePost)
+	app.Get("/account/password", h.passwordShow)
+	app.Post("/account/password", h.passwordPost)
+	app.Get("/login", h.loginShow)
+	app.Post("/login", h.loginPost)
+	app.Post("/logout", h.logoutPost)
+	app.Get("/password/forgot", h.forgotShow)
+	app.Post("/password/forgot", h.forgotPost)
+	if h.cfg.DevMailbox {
+		app.Get("/dev/mailbox", h.mailboxIndex)
+		app.Get("/dev/mailbox/:id", h.mailboxShow)
+	}
 
 	app.Use(notFound)
 }

@@ -16,12 +16,14 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"gorm.io/gorm"
 
 	"shopfront/handlers"
+	"shopfront/mailer"
 	"shopfront/models"
 	"shopfront/static"
 )
@@ -137,9 +139,29 @@ func serve(ctx context.Context, e env, _ []string) error {
 			}
 		}
 	}
-	app, err := handlers.New(handlers.Deps{
-		DB: db, SQL: sqlDB, Log: e.log, Config: e.cfg.Web, Static: static.FS,
-	})
+	deps := handlers.Deps{DB: db, SQL: sqlDB, Log: e.log, Config: e.cfg.Web, Static: static.FS}
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before Wait: background workers stop with serve
+	if e.cfg.SMTPURL != "" {
+		sender, err := mailer.New(mailer.Config{URL: e.cfg.SMTPURL, From: e.cfg.MailFrom})
+		if err != nil {
+			return err
+		}
+		worker := mailer.NewWorker(models.NewOutbox(db), sender, e.log)
+		deps.OnMail = worker.Kick
+		workers.Go(func() {
+			if err := worker.Run(ctx); err != nil {
+				e.log.Error("outbox worker stopped", "err", err)
+			}
+		})
+	} else {
+		// Development without SMTP: mail waits in the outbox, readable here.
+		deps.Config.DevMailbox = true
+		e.log.Info("no SMTP_URL: mail stays in the outbox, see /dev/mailbox")
+	}
+	app, err := handlers.New(deps)
 	if err != nil {
 		return err
 	}
