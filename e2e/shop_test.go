@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -8,14 +9,22 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"shopfront/handlers"
+	"shopfront/mailer"
+	"shopfront/mailer/mailtest"
+	"shopfront/models"
 	"shopfront/models/modeltest"
 	"shopfront/static"
 )
 
-// shop is the real app, served on a loopback port over a fresh database.
+// shop is the real app, served on a loopback port over a fresh database,
+// sending its mail through a real outbox worker to an SMTP sink.
 type shop struct {
-	URL string
+	URL  string
+	DB   *gorm.DB
+	Mail *mailtest.Server
 }
 
 // startShop serves the app for one test and stops it in t.Cleanup.
@@ -26,14 +35,26 @@ func startShop(t *testing.T) *shop {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sink := mailtest.NewServer(t)
+	sender, err := mailer.New(mailer.Config{URL: sink.URL(), From: "Shopfront <no-reply@shop.test>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := mailer.NewWorker(models.NewOutbox(db), sender, log)
+	worker.PollInterval = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { worker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	app, err := handlers.New(handlers.Deps{
-		DB: db, SQL: sqlDB, Static: static.FS,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DB: db, SQL: sqlDB, Static: static.FS, Log: log, OnMail: worker.Kick,
 		Config: handlers.Config{
 			BaseURL:        base,
 			SecretKey:      []byte("e2e-secret-key-that-is-at-least-32-bytes"),
@@ -49,5 +70,5 @@ func startShop(t *testing.T) *shop {
 	}
 	go app.Listener(ln)
 	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second) })
-	return &shop{URL: base.String()}
+	return &shop{URL: base.String(), DB: db, Mail: sink}
 }
