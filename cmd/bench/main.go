@@ -3,6 +3,12 @@
 // from memory. The gap between the two is what the database, the templates
 // and the middleware cost on each request.
 //
+// It also loads the add to cart (POST /cart/items, one guest adding the same
+// product) and runs that request's SQL alone with pgbench at the same
+// concurrency: the gap between those two is what HTTP, Go and GORM add to
+// the database's work. And it checks, in pg_stat_user_tables, that
+// anonymous page views write nothing: a run where they do fails.
+//
 // Each run gets a fresh database, shopfront_bench, on the server of
 // DATABASE_URL: bin/shopfront migrates and seeds it, and it is dropped at the
 // end. `make bench` builds bin/shopfront and runs this.
@@ -44,6 +50,9 @@ const (
 	stopTimeout   = 20 * time.Second // serve drains for up to 15s on SIGTERM
 	ratioTarget   = 0.5
 	baselineName  = "GET / (same bytes from memory, Fiber)"
+	// quickDuration is the length of the quick loads, there to show that
+	// more pages than the catalog write nothing.
+	quickDuration = 3 * time.Second
 )
 
 func main() {
@@ -93,24 +102,53 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
-// scenario is one wrk load. Adding a load is adding one entry to scenarios.
+// scenario is one wrk load. Adding a page view is adding one entry to
+// scenarios; the add to cart is measured after them (see addToCart).
 type scenario struct {
 	name string
 	url  string
-	// script is a wrk Lua script (-s), for requests other than a plain GET.
-	script string
+	// script is a wrk Lua script (-s), for requests other than a plain GET,
+	// and scriptArgs what it gets after wrk's "--".
+	script     string
+	scriptArgs []string
 	// server says the real server answers: its memory is read after the run.
 	server bool
+	// anonymous says the load sends no cookie, so it must write nothing: the
+	// rows it wrote are counted, and any fail the run.
+	anonymous bool
+	// quick loads run for quickDuration without a warm-up.
+	quick bool
 	// baseline names the scenario this one's req/s is divided by.
 	baseline string
 }
 
-// scenarios are the loads of a run, measured in this order.
-func scenarios(serverURL, baselineURL string) []scenario {
+// scenarios are the page views of a run, measured in this order. slug is a
+// product's.
+func scenarios(serverURL, baselineURL, slug string) []scenario {
 	return []scenario{
-		{name: "GET / (catalog page, real server)", url: serverURL + "/", server: true, baseline: baselineName},
+		{name: "GET / (catalog page, real server)", url: serverURL + "/", server: true, anonymous: true, baseline: baselineName},
 		{name: baselineName, url: baselineURL + "/"},
+		{name: "GET /products/" + slug + " (product page)", url: serverURL + "/products/" + slug, server: true, anonymous: true, quick: true},
+		{name: "GET /cart (no session: empty cart)", url: serverURL + "/cart", server: true, anonymous: true, quick: true},
 	}
+}
+
+// addToCartScenario posts g's add-to-cart form with g's cookies, with the
+// wrk script at script.
+func addToCartScenario(serverURL, script string, g guest) scenario {
+	return scenario{
+		name: addToCartName, url: serverURL + "/cart/items",
+		script: script, scriptArgs: []string{g.cookie(), g.form()},
+		server: true,
+	}
+}
+
+// loads are a scenario's wrk runs: a warm-up (none if 0), then the measured one.
+func (sc scenario) loads(opts options) (warmup, measured time.Duration) {
+	if sc.quick {
+		return 0, min(opts.duration, quickDuration)
+	}
+	return opts.warmup, opts.duration
 }
 
 // result is what one scenario measured.
@@ -118,6 +156,33 @@ type result struct {
 	scenario
 	wrk wrkResult
 	mem memory // of the server right after the run; zero unless scenario.server
+	// writes are the rows written from just before this load (or the end of
+	// the previous anonymous one) to its end, warm-up included; only for
+	// anonymous loads.
+	writes tableWrites
+}
+
+// loaded is what loadServer measured.
+type loaded struct {
+	page    page
+	results []result
+	pgbench pgbenchRun
+}
+
+// pgbenchRun is pgbench's measurement of the add to cart's SQL.
+type pgbenchRun struct {
+	pgbenchResult
+	script addSQL // the values inlined in add_to_cart.sql
+}
+
+// bench is one run's tools and database.
+type bench struct {
+	opts    options
+	wrk     wrk
+	pgbench pgbench
+	dbURL   string  // of the bench database
+	db      *sql.DB // to the bench database: the add's setup, the write counts
+	dir     string  // the scripts of the run
 }
 
 // page is the catalog page as the real server sent it, the baseline's answer.
@@ -135,6 +200,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return errors.New("wrk not found on PATH: install wrk: apt-get install -y wrk")
 	}
+	pgbenchPath, err := exec.LookPath("pgbench")
+	if err != nil {
+		return errors.New("pgbench not found on PATH: on Debian it comes with the server: apt-get install -y postgresql-15 (/usr/bin/pgbench)")
+	}
 	dbURL := getenv("DATABASE_URL")
 	if dbURL == "" {
 		return errors.New("DATABASE_URL is not set (make bench sets it)")
@@ -151,13 +220,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
+	db, err := sql.Open("pgx", benchURL)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", benchDatabase, err)
+	}
+	defer db.Close()
+	dir, err := os.MkdirTemp("", "shopfront-bench-*")
+	if err != nil {
+		return fmt.Errorf("scripts: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
 	logFile, err := os.CreateTemp("", "shopfront-bench-*.log")
 	if err != nil {
 		return fmt.Errorf("server log: %w", err)
 	}
 	defer logFile.Close()
-	w := wrk{path: wrkPath, threads: opts.threads, connections: opts.connections}
-	results, pg, loadErr := loadServer(ctx, opts, w, benchURL, logFile)
+	b := bench{
+		opts:    opts,
+		wrk:     wrk{path: wrkPath, threads: opts.threads, connections: opts.connections},
+		pgbench: pgbench{path: pgbenchPath, clients: opts.connections, threads: opts.threads},
+		dbURL:   benchURL,
+		db:      db,
+		dir:     dir,
+	}
+	l, loadErr := b.loadServer(ctx, logFile)
 	// The log is complete only now the server has stopped; it explains a
 	// failed run as well as a finished one.
 	logSum, err := summarizeLog(logFile.Name())
@@ -167,8 +254,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if loadErr != nil {
 		return fmt.Errorf("%w\nserver log %s ends:\n%s", loadErr, logFile.Name(), logSum.tail)
 	}
-	report(stdout, opts, w, pg, results, logSum)
-	failed := failures(results)
+	report(stdout, opts, b.wrk, b.pgbench, l, logSum)
+	failed := failures(l)
 	if logSum.errors == 0 && failed == nil {
 		os.Remove(logFile.Name()) // tens of MB of request lines, and nothing in them
 	} else {
@@ -179,47 +266,109 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // loadServer starts the real server and the baseline, runs every scenario
 // against them and stops both before it returns.
-func loadServer(ctx context.Context, opts options, w wrk, dbURL string, logFile *os.File) (_ []result, _ page, err error) {
-	srv, err := startServer(opts.bin, dbURL, logFile)
+func (b *bench) loadServer(ctx context.Context, logFile *os.File) (_ loaded, err error) {
+	srv, err := startServer(b.opts.bin, b.dbURL, logFile)
 	if err != nil {
-		return nil, page{}, err
+		return loaded{}, err
 	}
 	defer func() { err = errors.Join(err, srv.stop()) }()
 	if err := srv.waitHealthy(ctx, healthTimeout); err != nil {
-		return nil, page{}, err
+		return loaded{}, err
 	}
 	pg, err := fetchPage(ctx, srv.url+"/")
 	if err != nil {
-		return nil, page{}, fmt.Errorf("real server: %w", err)
+		return loaded{}, fmt.Errorf("real server: %w", err)
 	}
 	baseURL, stopBaseline, err := startBaseline(pg)
 	if err != nil {
-		return nil, page{}, err
+		return loaded{}, err
 	}
 	defer func() { err = errors.Join(err, stopBaseline()) }()
 	if err := checkSame(ctx, baseURL+"/", pg); err != nil {
-		return nil, page{}, err
+		return loaded{}, err
+	}
+	p, err := firstProduct(ctx, b.db)
+	if err != nil {
+		return loaded{}, err
 	}
 
-	var results []result
-	for _, sc := range scenarios(srv.url, baseURL) {
-		res, err := w.measure(ctx, sc, opts.warmup, opts.duration)
+	l := loaded{page: pg}
+	watch := writeWatch{db: b.db}
+	if err := watch.start(ctx); err != nil {
+		return loaded{}, err
+	}
+	for _, sc := range scenarios(srv.url, baseURL, p.slug) {
+		r, err := b.measure(ctx, srv, sc)
 		if err != nil {
-			return nil, page{}, fmt.Errorf("%s: %w", sc.name, err)
+			return loaded{}, err
 		}
-		// A server that stopped during the run leaves wrk's numbers meaningless.
-		if err := srv.running(); err != nil {
-			return nil, page{}, fmt.Errorf("%s: %w", sc.name, err)
-		}
-		r := result{scenario: sc, wrk: res}
-		if sc.server {
-			if r.mem, err = readMemory(srv.cmd.Process.Pid); err != nil {
-				return nil, page{}, fmt.Errorf("%s: server memory: %w", sc.name, err)
+		if sc.anonymous {
+			if r.writes, err = watch.next(ctx); err != nil {
+				return loaded{}, fmt.Errorf("%s: %w", sc.name, err)
 			}
 		}
-		results = append(results, r)
+		l.results = append(l.results, r)
 	}
-	return results, pg, nil
+	// Only now, after the anonymous loads: the add's setup writes, and its
+	// rows must not count as theirs.
+	r, pgr, err := b.addToCart(ctx, srv, p)
+	if err != nil {
+		return loaded{}, err
+	}
+	l.results, l.pgbench = append(l.results, r), pgr
+	return l, nil
+}
+
+// measure runs one scenario and reads the server's memory after it.
+func (b *bench) measure(ctx context.Context, srv *server, sc scenario) (result, error) {
+	warmup, d := sc.loads(b.opts)
+	res, err := b.wrk.measure(ctx, sc, warmup, d)
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", sc.name, err)
+	}
+	// A server that stopped during the run leaves wrk's numbers meaningless.
+	if err := srv.running(); err != nil {
+		return result{}, fmt.Errorf("%s: %w", sc.name, err)
+	}
+	r := result{scenario: sc, wrk: res}
+	if sc.server {
+		if r.mem, err = readMemory(srv.cmd.Process.Pid); err != nil {
+			return result{}, fmt.Errorf("%s: server memory: %w", sc.name, err)
+		}
+	}
+	return r, nil
+}
+
+// addToCart measures the add to cart of product p through the server with
+// wrk, then its SQL alone with pgbench, each for the run's duration. One
+// guest adds, as one busy shopper would: every add locks the same cart row
+// until it commits, so both loads measure that queue, and the ratio shows
+// what the server adds to it.
+func (b *bench) addToCart(ctx context.Context, srv *server, p product) (result, pgbenchRun, error) {
+	if err := giveStock(ctx, b.db, p.id); err != nil {
+		return result{}, pgbenchRun{}, err
+	}
+	g, err := newGuest(ctx, srv.url, p.id)
+	if err != nil {
+		return result{}, pgbenchRun{}, err
+	}
+	v, err := guestSQL(ctx, b.db, g)
+	if err != nil {
+		return result{}, pgbenchRun{}, err
+	}
+	luaPath, sqlPath, err := writeScripts(b.dir, v)
+	if err != nil {
+		return result{}, pgbenchRun{}, err
+	}
+	r, err := b.measure(ctx, srv, addToCartScenario(srv.url, luaPath, g))
+	if err != nil {
+		return result{}, pgbenchRun{}, err
+	}
+	pgr, err := b.pgbench.run(ctx, b.dbURL, sqlPath, b.opts.duration)
+	if err != nil {
+		return result{}, pgbenchRun{}, err
+	}
+	return r, pgbenchRun{pgbenchResult: pgr, script: v}, nil
 }
 
 // createDatabase (re)creates database name on the server of serverURL and
@@ -500,6 +649,9 @@ func (w wrk) measure(ctx context.Context, sc scenario, warmup, d time.Duration) 
 
 func (w wrk) run(ctx context.Context, sc scenario, d time.Duration) ([]byte, error) {
 	args := append(w.args(d, sc.script), sc.url)
+	if len(sc.scriptArgs) > 0 {
+		args = append(append(args, "--"), sc.scriptArgs...)
+	}
 	out, err := exec.CommandContext(ctx, w.path, args...).Output()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("wrk interrupted: %w", ctx.Err()) // not "signal: killed"
@@ -659,56 +811,118 @@ func summarizeLog(path string) (logSummary, error) {
 }
 
 // report prints the results as markdown.
-func report(w io.Writer, opts options, wk wrk, pg page, results []result, logSum logSummary) {
-	fmt.Fprintf(w, "machine: nproc %d%s, %s/%s; wrk and the servers share these CPUs\n",
+func report(w io.Writer, opts options, wk wrk, pb pgbench, l loaded, logSum logSummary) {
+	fmt.Fprintf(w, "machine: nproc %d%s, %s/%s; wrk, pgbench and the servers share these CPUs\n",
 		runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "wrk: %s <url>, after a %s warm-up per target\n",
-		strings.Join(wk.args(opts.duration, ""), " "), opts.warmup)
-	fmt.Fprintf(w, "page: GET / is %d bytes of %s\n\n", len(pg.body), pg.contentType)
+	fmt.Fprintf(w, "wrk: %s <url>, after a %s warm-up per target; quick loads: -d%ds, no warm-up\n",
+		strings.Join(wk.args(opts.duration, ""), " "), opts.warmup, int(min(opts.duration, quickDuration)/time.Second))
+	fmt.Fprintf(w, "pgbench: %s -f add_to_cart.sql, right after the add to cart's wrk run; both queue on one cart's row lock\n",
+		strings.Join(pb.flags(opts.duration), " "))
+	fmt.Fprintf(w, "page: GET / is %d bytes of %s\n\n", len(l.page.body), l.page.contentType)
 
 	fmt.Fprintln(w, "| scenario | req/s | p50 ms | p99 ms | notes |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
-	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %s |\n", r.name, r.wrk.rps, r.wrk.p50, r.wrk.p99, notes(r.wrk))
+	for _, r := range l.results {
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %s |\n", r.name, r.wrk.rps, r.wrk.p50, r.wrk.p99, notes(r))
 	}
+	fmt.Fprintf(w, "| pgbench: the add's SQL alone (5 statements, 1 transaction) | %.0f | | | %s |\n",
+		l.pgbench.tps, pgbenchNotes(l.pgbench.pgbenchResult))
 	fmt.Fprintln(w)
 
 	var mem memory
-	for _, r := range results {
+	for _, r := range l.results {
 		if r.server {
 			mem = r.mem
 		}
-		if base, ok := find(results, r.baseline); ok && base.wrk.rps > 0 {
-			ratio := r.wrk.rps / base.wrk.rps
-			verdict := ""
-			if ratio < ratioTarget {
-				verdict = " BELOW TARGET"
-			}
-			fmt.Fprintf(w, "ratio real/baseline: %.2f (target ≥ %.1f)%s\n", ratio, ratioTarget, verdict)
+		if base, ok := find(l.results, r.baseline); ok {
+			ratio(w, "real/baseline", r.wrk.rps, base.wrk.rps)
 		}
 	}
+	if add, ok := find(l.results, addToCartName); ok {
+		ratio(w, "add to cart, server/pgbench", add.wrk.rps, l.pgbench.tps)
+	}
+	reportWrites(w, l.results)
+	v := l.pgbench.script
+	fmt.Fprintf(w, "add to cart: product %d, guest user %s, cart %s, session token hash \\x%s\n",
+		v.ProductID, v.UserID, v.CartID, v.TokenHash)
 	const mib = 1 << 20
 	fmt.Fprintf(w, "server RSS after load: %d MiB (peak %d MiB)\n", mem.rss/mib, mem.peak/mib)
 	fmt.Fprintf(w, "server log: %d lines, %d errors, %d warnings\n", logSum.lines, logSum.errors, logSum.warnings)
 	if logSum.errors > 0 {
 		fmt.Fprintf(w, "first error: %s\n", logSum.firstError)
 	}
-	for _, r := range results {
+	for _, r := range l.results {
 		if r.wrk.non2xx > 0 {
 			fmt.Fprintf(w, "\n**WARNING: %s got %d error responses (status ≥ 400) out of %d: its numbers are not valid.**\n",
 				r.name, r.wrk.non2xx, r.wrk.requests)
 		}
 	}
+	if l.pgbench.failed > 0 {
+		fmt.Fprintf(w, "\n**WARNING: pgbench had %d failed transactions out of %d: its numbers are not valid.**\n",
+			l.pgbench.failed, l.pgbench.transactions)
+	}
+}
+
+// ratio prints num/den against ratioTarget.
+func ratio(w io.Writer, label string, num, den float64) {
+	if den <= 0 {
+		return
+	}
+	r := num / den
+	verdict := ""
+	if r < ratioTarget {
+		verdict = " BELOW TARGET"
+	}
+	fmt.Fprintf(w, "ratio %s: %.2f (target ≥ %.1f)%s\n", label, r, ratioTarget, verdict)
+}
+
+// reportWrites prints what the anonymous loads wrote: nothing, or by load
+// and table what they should not have.
+func reportWrites(w io.Writer, results []result) {
+	var loads, wrote []string
+	var rows int64
+	for _, r := range results {
+		if !r.anonymous {
+			continue
+		}
+		page, _, _ := strings.Cut(r.name, " (")
+		loads = append(loads, page)
+		if n := r.writes.total(); n > 0 {
+			rows += n
+			wrote = append(wrote, fmt.Sprintf("- %s: %s", r.name, r.writes))
+		}
+	}
+	if len(loads) == 0 {
+		return
+	}
+	if rows == 0 {
+		fmt.Fprintf(w, "anonymous page views wrote: 0 rows (pg_stat_user_tables over %s, warm-ups included)\n",
+			strings.Join(loads, ", "))
+		return
+	}
+	fmt.Fprintf(w, "**anonymous page views wrote: %d rows**\n%s\n", rows, strings.Join(wrote, "\n"))
 }
 
 // notes is the notes cell of a row: the request count, and loudly, errors.
-func notes(r wrkResult) string {
-	n := fmt.Sprintf("%d requests", r.requests)
-	if r.non2xx > 0 {
-		n += fmt.Sprintf(", **%d NON-2XX/3XX**", r.non2xx)
+func notes(r result) string {
+	n := fmt.Sprintf("%d requests", r.wrk.requests)
+	if r.quick {
+		n = "quick load, " + n
 	}
-	if r.socketErrors != "" {
-		n += ", socket errors: " + r.socketErrors
+	if r.wrk.non2xx > 0 {
+		n += fmt.Sprintf(", **%d NON-2XX/3XX**", r.wrk.non2xx)
+	}
+	if r.wrk.socketErrors != "" {
+		n += ", socket errors: " + r.wrk.socketErrors
+	}
+	return n
+}
+
+// pgbenchNotes is the notes cell of pgbench's row.
+func pgbenchNotes(r pgbenchResult) string {
+	n := fmt.Sprintf("%d transactions, latency average %.2f ms", r.transactions, r.latency)
+	if r.failed > 0 {
+		n += fmt.Sprintf(", **%d FAILED**", r.failed)
 	}
 	return n
 }
@@ -722,14 +936,21 @@ func find(results []result, name string) (result, bool) {
 	return result{}, false
 }
 
-// failures makes error responses fail the run, after the table is printed:
-// throughput of error pages says nothing about the shop.
-func failures(results []result) error {
+// failures fails the run, after the table is printed, on error responses
+// and failed transactions (throughput of errors says nothing about the
+// shop), and on anonymous page views that wrote.
+func failures(l loaded) error {
 	var errs []error
-	for _, r := range results {
+	for _, r := range l.results {
 		if r.wrk.non2xx > 0 {
 			errs = append(errs, fmt.Errorf("%s: %d non-2xx/3xx responses", r.name, r.wrk.non2xx))
 		}
+		if n := r.writes.total(); r.anonymous && n > 0 {
+			errs = append(errs, fmt.Errorf("%s: an anonymous page view must write nothing, these wrote %d rows: %s", r.name, n, r.writes))
+		}
+	}
+	if l.pgbench.failed > 0 {
+		errs = append(errs, fmt.Errorf("pgbench: %d failed transactions", l.pgbench.failed))
 	}
 	return errors.Join(errs...)
 }
