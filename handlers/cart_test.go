@@ -16,7 +16,7 @@ import (
 )
 
 // productID is the id of a seeded product.
-func productID(t *testing.T, db *gorm.DB, slug string) string {
+func productID(t testing.TB, db *gorm.DB, slug string) string {
 	t.Helper()
 	var id int64
 	if err := db.Raw("SELECT id FROM products WHERE slug = ?", slug).Scan(&id).Error; err != nil || id == 0 {

@@ -58,12 +58,12 @@ func newApp(t testing.TB, configure ...func(*handlers.Config)) (*fiber.App, *gor
 
 // client is a browser-like caller of the app: it keeps cookies.
 type client struct {
-	t       *testing.T
+	t       testing.TB
 	app     *fiber.App
 	cookies map[string]string
 }
 
-func newClient(t *testing.T, app *fiber.App) *client {
+func newClient(t testing.TB, app *fiber.App) *client {
 	return &client{t: t, app: app, cookies: map[string]string{}}
 }
 
@@ -128,7 +128,7 @@ func (c *client) csrf() string {
 	return m[1]
 }
 
-func wantStatus(t *testing.T, r response, want int) {
+func wantStatus(t testing.TB, r response, want int) {
 	t.Helper()
 	if r.StatusCode != want {
 		t.Fatalf("%s %s: status %d, want %d; body:\n%.600s", r.Request.Method, r.Request.URL, r.StatusCode, want, r.body)
