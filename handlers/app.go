@@ -66,6 +66,7 @@ type handler struct {
 	limiter      *models.Limiter
 	outbox       *models.Outbox
 	accounts     *models.Accounts
+	directory    *models.Directory
 	onMail       func()
 	assetVersion string
 }
@@ -89,6 +90,7 @@ func New(d Deps) (*fiber.App, error) {
 		outbox:       models.NewOutbox(d.DB),
 		accounts:     models.NewAccounts(d.DB, models.NewPasswords(), d.Config.TokenTTL),
 		onMail:       d.OnMail,
+		directory:    models.NewDirectory(d.DB),
 		assetVersion: version,
 	}
 	proxyHeader := ""

@@ -73,8 +73,14 @@ type response struct {
 	body string
 }
 
+// testUserAgent is the browser every test client claims to be.
+const testUserAgent = "shopfront-test/1.0"
+
 func (c *client) do(req *http.Request) response {
 	c.t.Helper()
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", testUserAgent)
+	}
 	for name, value := range c.cookies {
 		req.AddCookie(&http.Cookie{Name: name, Value: value})
 	}

@@ -41,6 +41,9 @@ func (h *handler) routes(app *fiber.App, static fs.FS) {
 	app.Post("/logout", h.logoutPost)
 	app.Get("/password/forgot", h.forgotShow)
 	app.Post("/password/forgot", h.forgotPost)
+	admin := app.Group("/admin", h.requireAdmin)
+	admin.Get("/users", h.adminUsers)
+	admin.Get("/users/:id", h.adminUserShow)
 	if h.cfg.DevMailbox {
 		app.Get("/dev/mailbox", h.mailboxIndex)
 		app.Get("/dev/mailbox/:id", h.mailboxShow)

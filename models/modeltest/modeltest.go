@@ -170,15 +170,22 @@ func NewDatabase(t testing.TB) string {
 // NewDB returns GORM on a fresh, migrated database holding the demo catalog.
 func NewDB(t testing.TB) *gorm.DB {
 	t.Helper()
-	db, sqlDB, err := models.Open(context.Background(), NewDatabase(t), models.PoolConfig{MaxOpen: 10},
+	db := Open(t, NewDatabase(t))
+	if _, err := models.NewCatalog(db).Seed(context.Background()); err != nil {
+		t.Fatalf("seed test database: %v", err)
+	}
+	return db
+}
+
+// Open returns GORM on the database at url, closed when the test ends.
+func Open(t testing.TB, url string) *gorm.DB {
+	t.Helper()
+	db, sqlDB, err := models.Open(context.Background(), url, models.PoolConfig{MaxOpen: 10},
 		slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
 	}
 	t.Cleanup(func() { sqlDB.Close() })
-	if _, err := models.NewCatalog(db).Seed(context.Background()); err != nil {
-		t.Fatalf("seed test database: %v", err)
-	}
 	return db
 }
 
