@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/google/uuid"
@@ -62,7 +65,33 @@ func (h *handler) adminUsers(c *fiber.Ctx) error {
 	if v.Registered, err = h.directory.CountKind(ctx, models.KindRegistered); err != nil {
 		return err
 	}
+	if f == (models.UserFilter{Limit: adminPageSize}) {
+		if v.Funnel, err = h.funnel(ctx); err != nil {
+			return err
+		}
+	}
 	return render(c, fiber.StatusOK, views.AdminUsersPage(h.meta(c, "Users"), v))
+}
+
+// funnelDays is how far back the conversion funnel looks.
+const funnelDays = 30
+
+// funnel is the conversion funnel chart, computed at most once a minute:
+// its queries scan a month of events.
+func (h *handler) funnel(ctx context.Context) (templ.Component, error) {
+	html, err := h.funnelCache.get(ctx, "funnel", func(ctx context.Context) (string, error) {
+		f, err := h.stats.Funnel(ctx, time.Now(), funnelDays)
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		err = views.FunnelChart(f).Render(ctx, &b)
+		return b.String(), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return templ.Raw(html), nil // templ's own escaped output
 }
 
 // adminUsersURL links to the page after id with the same filters.

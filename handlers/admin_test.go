@@ -87,9 +87,16 @@ func TestAdminUserList(t *testing.T) {
 		if !strings.Contains(r.body, "120 guests") || !strings.Contains(r.body, "3 registered") {
 			t.Fatal("counts per kind missing")
 		}
+		if strings.Contains(r.body, `id="funnel"`) {
+			t.Fatal("a filtered page shows the funnel")
+		}
 		r = admin.get("/admin/users?kind=guest")
 		if strings.Contains(r.body, "@example") {
 			t.Fatal("guest filter shows registered users")
+		}
+		r = admin.get("/admin/users")
+		if !strings.Contains(r.body, `id="funnel"`) || !strings.Contains(r.body, "<svg") {
+			t.Fatal("the first page has no funnel chart")
 		}
 	})
 	t.Run("email search is partial and case-insensitive", func(t *testing.T) {

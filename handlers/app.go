@@ -67,6 +67,8 @@ type handler struct {
 	outbox       *models.Outbox
 	accounts     *models.Accounts
 	directory    *models.Directory
+	stats        *models.Stats
+	funnelCache  *fragmentCache
 	onMail       func()
 	assetVersion string
 }
@@ -91,6 +93,8 @@ func New(d Deps) (*fiber.App, error) {
 		accounts:     models.NewAccounts(d.DB, models.NewPasswords(), d.Config.TokenTTL),
 		onMail:       d.OnMail,
 		directory:    models.NewDirectory(d.DB),
+		stats:        models.NewStats(d.DB),
+		funnelCache:  newFragmentCache(time.Minute),
 		assetVersion: version,
 	}
 	proxyHeader := ""
