@@ -188,6 +188,12 @@ func click(t *testing.T, ctx context.Context, sel string) {
 // click and pressKey when a page script must see typing.
 func setValue(t *testing.T, ctx context.Context, sel, v string) {
 	t.Helper()
+	if v == "" {
+		// chromedp v0.23 leaves an empty argument out of the call, so the
+		// element would get "undefined": clear it instead.
+		do(t, ctx, "clearing the value of "+sel, chromedp.Clear(chromedp.CSS(sel)))
+		return
+	}
 	do(t, ctx, "setting the value of "+sel, chromedp.SetValue(chromedp.CSS(sel), v))
 }
 

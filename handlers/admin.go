@@ -59,6 +59,9 @@ func (h *handler) adminUsers(c *fiber.Ctx) error {
 	if more {
 		v.NextURL = adminUsersURL(f, rows[len(rows)-1].ID)
 	}
+	if f.After != uuid.Nil {
+		v.FirstURL = adminUsersURL(f, uuid.Nil)
+	}
 	if v.Guests, err = h.directory.CountKind(ctx, models.KindGuest); err != nil {
 		return err
 	}
@@ -94,14 +97,21 @@ func (h *handler) funnel(ctx context.Context) (templ.Component, error) {
 	return templ.Raw(html), nil // templ's own escaped output
 }
 
-// adminUsersURL links to the page after id with the same filters.
+// adminUsersURL links to the page after id (the first page for Nil) with
+// the same filters.
 func adminUsersURL(f models.UserFilter, after uuid.UUID) string {
-	q := url.Values{"after": {after.String()}}
+	q := url.Values{}
+	if after != uuid.Nil {
+		q.Set("after", after.String())
+	}
 	if f.Kind != "" {
 		q.Set("kind", f.Kind)
 	}
 	if f.Query != "" {
 		q.Set("q", f.Query)
+	}
+	if len(q) == 0 {
+		return "/admin/users"
 	}
 	return "/admin/users?" + q.Encode()
 }

@@ -171,7 +171,7 @@ func TestAdminUserPage(t *testing.T) {
 	for _, want := range []string{
 		accountID, "ada@example.com", "Enamel Tea Kettle", "Stoneware Mug",
 		"session.signed_in", "account.upgraded", "guest.created",
-		fmt.Sprintf(`href="/admin/users/%s"`, guest), testUserAgent,
+		fmt.Sprintf(`<code class="merged-guest">%s</code>`, guest), "since merged", testUserAgent,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("user page lacks %q", want)

@@ -164,8 +164,11 @@ func (h *handler) errorHandler(c *fiber.Ctx, err error) error {
 			"request_id", requestID(c), "err", err)
 	}
 	title, message := errorText(status)
-	if status == fiber.StatusUnprocessableEntity && fe != nil {
+	switch {
+	case status == fiber.StatusUnprocessableEntity && fe != nil:
 		message = fe.Message // written for the visitor by the handler
+	case errors.Is(err, errCSRF):
+		message = "This form has expired or came from another site. Go back, reload the page and try again."
 	}
 	c.Response().Header.Del(fiber.HeaderCacheControl)
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -185,7 +188,7 @@ func errorText(status int) (title, message string) {
 	case fiber.StatusNotFound:
 		return "Page not found", "We could not find that page. It may have moved, or the address may be mistyped."
 	case fiber.StatusForbidden:
-		return "Not allowed", "This request was refused. If you submitted a form, reload the page and try again."
+		return "Not allowed", "You do not have access to this page."
 	case fiber.StatusTooManyRequests:
 		return "Slow down", "Too many requests from your address. Please wait a little and try again."
 	case fiber.StatusRequestEntityTooLarge, fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestURITooLong:

@@ -22,6 +22,9 @@ const (
 	csrfLocal     = "csrf_token"
 )
 
+// errCSRF refuses a POST whose token or origin does not check out.
+var errCSRF = fiber.NewError(fiber.StatusForbidden, "missing or invalid CSRF token, or cross-origin request")
+
 // csrfToken is the token forms of this request must carry.
 func csrfToken(c *fiber.Ctx) string {
 	t, _ := c.Locals(csrfLocal).(string)
@@ -57,14 +60,14 @@ func (h *handler) csrf(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	if !h.sameOrigin(c) {
-		return fiber.NewError(fiber.StatusForbidden, "cross-origin request")
+		return errCSRF
 	}
 	got := c.Get(csrfHeaderKey)
 	if got == "" {
 		got = c.FormValue(csrfField)
 	}
 	if !hmac.Equal([]byte(got), []byte(want)) {
-		return fiber.NewError(fiber.StatusForbidden, "missing or invalid CSRF token")
+		return errCSRF
 	}
 	return c.Next()
 }

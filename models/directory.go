@@ -137,8 +137,12 @@ func (d *Directory) User(ctx context.Context, id uuid.UUID) (UserDetail, error) 
 		return UserDetail{}, fmt.Errorf("sessions of %s: %w", id, err)
 	}
 	// A merged guest's history is the account's too: its events carry the
-	// guest's id, and the account's sign-in names it as prev_guest_id.
-	err = d.db.WithContext(ctx).Where("user_id = ?", id).Order("id DESC").Limit(maxDetailEvents).Find(&det.Events).Error
+	// guest's id, which the account's sign-in names as prev_guest_id.
+	err = d.db.WithContext(ctx).Where(`user_id = @id OR user_id IN (
+			SELECT (data->>'prev_guest_id')::uuid FROM events
+			WHERE user_id = @id AND type = @signedIn AND data->>'prev_guest_id' IS NOT NULL)`,
+		map[string]any{"id": id, "signedIn": EventSignedIn}).
+		Order("id DESC").Limit(maxDetailEvents).Find(&det.Events).Error
 	if err != nil {
 		return UserDetail{}, fmt.Errorf("events of %s: %w", id, err)
 	}

@@ -155,9 +155,9 @@ func CartBadge(count int) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var6 string
-		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(" items")
+		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(itemsWord(count))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/cart.templ`, Line: 29, Col: 65}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/cart.templ`, Line: 29, Col: 73}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 		if templ_7745c5c3_Err != nil {
@@ -618,6 +618,14 @@ func AddStatus(message string, failed bool, count int) templ.Component {
 		}
 		return nil
 	})
+}
+
+// itemsWord follows the badge's number for screen readers.
+func itemsWord(n int) string {
+	if n == 1 {
+		return " item"
+	}
+	return " items"
 }
 
 func lineURL(productID int64) string {
