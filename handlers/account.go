@@ -69,7 +69,7 @@ func (h *handler) passwordShow(c *fiber.Ctx) error {
 // reset link signs every session out.
 func (h *handler) passwordPost(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	token := c.FormValue("token")
+	token := postValue(c, "token")
 	info, err := h.accounts.CheckLink(c.UserContext(), token)
 	if err != nil {
 		return h.linkProblem(c, err)

@@ -16,10 +16,14 @@ import (
 // Nothing is stored, so any instance can check any token and viewing a page
 // writes nothing to the database.
 const (
-	csrfCookie    = "csrf"
-	csrfField     = "_csrf"
-	csrfHeaderKey = "X-CSRF-Token"
-	csrfLocal     = "csrf_token"
+	csrfCookie = "csrf"
+	// On https the cookie is __Host-csrf: browsers then refuse it from a
+	// sibling subdomain or plain http, so nobody can plant a value (which
+	// would also fix the guest session a first add creates).
+	csrfCookieSecure = "__Host-csrf"
+	csrfField        = "_csrf"
+	csrfHeaderKey    = "X-CSRF-Token"
+	csrfLocal        = "csrf_token"
 )
 
 // errCSRF refuses a POST whose token or origin does not check out.
@@ -34,14 +38,14 @@ func csrfToken(c *fiber.Ctx) string {
 // csrf makes sure every visitor has a csrf cookie and refuses unsafe requests
 // whose token does not match it (403).
 func (h *handler) csrf(c *fiber.Ctx) error {
-	cookie := c.Cookies(csrfCookie)
-	raw, err := base64.RawURLEncoding.DecodeString(cookie)
+	cookie := c.Cookies(h.csrfCookieName())
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(cookie)
 	if err != nil || len(raw) != 32 {
 		raw = make([]byte, 32)
 		rand.Read(raw)
 		cookie = base64.RawURLEncoding.EncodeToString(raw)
 		c.Cookie(&fiber.Cookie{
-			Name:     csrfCookie,
+			Name:     h.csrfCookieName(),
 			Value:    cookie,
 			Path:     "/",
 			HTTPOnly: true,
@@ -64,12 +68,34 @@ func (h *handler) csrf(c *fiber.Ctx) error {
 	}
 	got := c.Get(csrfHeaderKey)
 	if got == "" {
-		got = c.FormValue(csrfField)
+		got = postValue(c, csrfField)
 	}
 	if !hmac.Equal([]byte(got), []byte(want)) {
 		return errCSRF
 	}
 	return c.Next()
+}
+
+// csrfCookieName is the csrf cookie's name for this site's scheme.
+func (h *handler) csrfCookieName() string {
+	if h.cfg.BaseURL.Scheme == "https" {
+		return csrfCookieSecure
+	}
+	return csrfCookie
+}
+
+// postValue reads a field of the request body only: unlike c.FormValue it
+// never takes it from the query string, where tokens must not travel.
+func postValue(c *fiber.Ctx, key string) string {
+	if v := c.Request().PostArgs().Peek(key); v != nil {
+		return string(v)
+	}
+	if form, err := c.MultipartForm(); err == nil {
+		if vs := form.Value[key]; len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
 }
 
 // signCSRF is the form token for a csrf cookie value.

@@ -87,7 +87,7 @@ func (h *handler) clearSessionCookie(c *fiber.Ctx) {
 func (h *handler) guestSessionToken(c *fiber.Ctx) (token string, hash []byte) {
 	mac := hmac.New(sha256.New, h.cfg.SecretKey)
 	mac.Write([]byte("shopfront guest session v1\x00"))
-	mac.Write([]byte(c.Cookies(csrfCookie)))
+	mac.Write([]byte(c.Cookies(h.csrfCookieName())))
 	raw := mac.Sum(nil)
 	return base64.RawURLEncoding.EncodeToString(raw), models.HashToken(raw)
 }

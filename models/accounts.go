@@ -47,7 +47,11 @@ func NormalizeEmail(s string) (string, bool) {
 	if at < 1 || !strings.Contains(s[at+1:], ".") || strings.HasSuffix(s, ".") {
 		return "", false
 	}
-	return strings.ToLower(s), true
+	// Lower-casing can lengthen some letters (Ⱥ to ⱥ): check the result.
+	if s = strings.ToLower(s); len(s) > 254 {
+		return "", false
+	}
+	return s, true
 }
 
 // Accounts saves guests, signs customers in and resets passwords.

@@ -26,7 +26,9 @@ func ParseToken(token string) (hash []byte, ok bool) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
 		return nil, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	// Strict: a token has one spelling. Without it the last character's
+	// unused low bits could change and still name the same session.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return nil, false
 	}
