@@ -530,3 +530,23 @@ func TestLogoutAndForgot(t *testing.T) {
 	wantStatus(t, c.post("/login", url.Values{"email": {"ada@example.com"}, "password": {goodPassword}}), http.StatusUnprocessableEntity)
 	wantStatus(t, c.post("/login", url.Values{"email": {"ada@example.com"}, "password": {newPassword}}), http.StatusSeeOther)
 }
+
+// TestPromoteOldLinkIsNoOracle: asking to save under a taken address ends
+// the guest's older link exactly as a new address does, so an old link
+// cannot tell whether an address has an account.
+func TestPromoteOldLinkIsNoOracle(t *testing.T) {
+	a := newMailingApp(t)
+	owner := guestWithCart(t, a, "stoneware-mug", "1")
+	saveAccount(t, a, owner, "victim@example.com")
+
+	for _, second := range []string{"victim@example.com", "nobody@example.com"} {
+		c := guestWithCart(t, a, "enamel-tea-kettle", "1")
+		sent := len(a.sink.Messages())
+		wantStatus(t, c.post("/account/promote", url.Values{"email": {"attacker@example.com"}}), http.StatusSeeOther)
+		link := linkIn(t, a.sink.WaitFor(t, sent+1, 10*time.Second)[sent])
+		wantStatus(t, c.post("/account/promote", url.Values{"email": {second}}), http.StatusSeeOther)
+		if r := c.get(link); r.StatusCode != http.StatusGone {
+			t.Fatalf("after asking for %s, the older link answers %d, want 410", second, r.StatusCode)
+		}
+	}
+}

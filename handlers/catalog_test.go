@@ -158,6 +158,12 @@ func TestCSRF(t *testing.T) {
 		req.Header.Set("Origin", "https://evil.example")
 		wantStatus(t, c.do(req), http.StatusForbidden)
 	})
+	t.Run("a token in the query string is not enough", func(t *testing.T) {
+		c := newClient(t, app)
+		token := c.csrf()
+		req := httptest.NewRequest(http.MethodPost, "/logout?_csrf="+token, nil)
+		wantStatus(t, c.do(req), http.StatusForbidden)
+	})
 	t.Run("a valid token passes the check", func(t *testing.T) {
 		c := newClient(t, app)
 		// No route answers POST / yet: 404 means the CSRF check let it through.

@@ -643,10 +643,10 @@ func TestHostileRequests(t *testing.T) {
 		h.want = nil
 		addCase(h)
 	}
-	// The query's token wins over the form's: a garbage one in the query
-	// must not let the form's valid one through.
-	h := post("token", visitor, "/account/password?token=garbage", visitor.form("token", pendingToken, "password", goodPassword, "password_confirm", goodPassword), 410)
-	h.name = "garbage token in the query, valid token in the form"
+	// Only the body counts: a valid token in the query string of a POST
+	// does not stand in for the form's.
+	h := post("token", visitor, "/account/password?token="+pendingToken, visitor.form("token", "garbage", "password", goodPassword, "password_confirm", goodPassword), 410)
+	h.name = "valid token in the query, garbage token in the form"
 	addCase(h)
 	h = post("token", visitor, "/account/password", url.Values{"_csrf": {visitor.token}, "token": {"garbage", pendingToken}, "password": {goodPassword}, "password_confirm": {goodPassword}}, 410)
 	h.name = "repeated token: garbage, then the valid one"

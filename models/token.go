@@ -26,6 +26,12 @@ func ParseToken(token string) (hash []byte, ok bool) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
 		return nil, false
 	}
+	for _, r := range token {
+		// The decoder skips CR and LF; a token has none.
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return nil, false
+		}
+	}
 	// Strict: a token has one spelling. Without it the last character's
 	// unused low bits could change and still name the same session.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
