@@ -158,6 +158,9 @@ func (h *handler) errorHandler(c *fiber.Ctx, err error) error {
 		status = fe.Code
 	case errors.Is(err, models.ErrNotFound):
 		status = fiber.StatusNotFound
+	case models.IsUnavailable(err):
+		status = fiber.StatusServiceUnavailable
+		c.Set(fiber.HeaderRetryAfter, "5")
 	}
 	if status >= 500 {
 		h.log.Error("request failed", "status", status, "method", c.Method(), "path", c.Path(),

@@ -34,8 +34,8 @@ type Worker struct {
 }
 
 // NewWorker returns a worker with the default settings. With them a failed
-// message is retried after 2, 4, 8 and 16 s, then every 30 s: mail goes out
-// at most 30 s after SMTP comes back. Temporary failures are retried for
+// message is retried after 2, 4, 8 and 16 s, then every 28 s: with the 1 s
+// poll, mail goes out at most 30 s after SMTP comes back. Temporary failures are retried for
 // about three days (10,000 attempts), as mail servers themselves retry, so
 // an SMTP outage loses nothing; a permanent rejection is given up at once.
 func NewWorker(outbox *models.Outbox, sender *Sender, log *slog.Logger) *Worker {
@@ -44,7 +44,7 @@ func NewWorker(outbox *models.Outbox, sender *Sender, log *slog.Logger) *Worker 
 		PollInterval: time.Second,
 		MaxAttempts:  10_000,
 		BackoffBase:  2 * time.Second,
-		BackoffMax:   30 * time.Second,
+		BackoffMax:   28 * time.Second,
 		outbox:       outbox,
 		sender:       sender,
 		log:          log,

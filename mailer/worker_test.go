@@ -19,14 +19,14 @@ import (
 func TestBackoff_Defaults(t *testing.T) {
 	w := NewWorker(nil, nil, nil)
 	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
-		30 * time.Second, 30 * time.Second, 30 * time.Second}
+		28 * time.Second, 28 * time.Second, 28 * time.Second}
 	for i, d := range want {
 		if got := w.backoff(i + 1); got != d {
 			t.Errorf("backoff(%d) = %v, want %v", i+1, got, d)
 		}
 	}
-	if got := w.backoff(1000); got != 30*time.Second {
-		t.Errorf("backoff(1000) = %v, want the 30 s cap", got)
+	if got := w.backoff(1000); got != 28*time.Second {
+		t.Errorf("backoff(1000) = %v, want the 28 s cap", got)
 	}
 }
 

@@ -6,11 +6,15 @@ package models
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -26,6 +30,22 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 )
+
+// IsUnavailable reports whether err means the database cannot be reached
+// right now (down, restarting, refusing connections): a 503, not a bug.
+func IsUnavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr *net.OpError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 57: operator intervention (shutdown, cannot connect now).
+		return strings.HasPrefix(pgErr.Code, "57P")
+	}
+	return false
+}
 
 // PoolConfig sizes the connection pool shared by GORM and goose.
 type PoolConfig struct {
