@@ -22,6 +22,7 @@ type config struct {
 	SMTPURL        string
 	MailFrom       string
 	GuestCullAfter time.Duration
+	CullEvery      time.Duration // how often serve culls
 	Web            handlers.Config
 }
 
@@ -55,12 +56,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SMTPURL:        get("SMTP_URL", ""),
 		MailFrom:       get("MAIL_FROM", "Shopfront <no-reply@localhost>"),
 		GuestCullAfter: duration("GUEST_CULL_AFTER", "960h"),
+		CullEvery:      duration("CULL_EVERY", "1h"),
 	}
 	c.Web.Production = c.Env == "production"
 	c.Web.GuestTTL = duration("GUEST_TTL", "720h")
 	c.Web.TokenTTL = duration("TOKEN_TTL", "1h")
 	c.Web.RequestTimeout = duration("REQUEST_TIMEOUT", "10s")
 	c.Web.Limits = handlers.DefaultLimits()
+	if c.GuestCullAfter > 0 && c.Web.GuestTTL > 0 && c.GuestCullAfter <= c.Web.GuestTTL {
+		errs = append(errs, fmt.Errorf("GUEST_CULL_AFTER (%v) must be longer than GUEST_TTL (%v): a guest whose cookie still works would lose its cart",
+			c.GuestCullAfter, c.Web.GuestTTL))
+	}
 	if c.Env != "development" && c.Env != "production" {
 		errs = append(errs, fmt.Errorf("APP_ENV: want development or production, got %q", c.Env))
 	}

@@ -50,6 +50,7 @@ func TestLoadConfigRefuses(t *testing.T) {
 		"bad guests flag":                {"GUESTS_ENABLED", "maybe", "GUESTS_ENABLED"},
 		"relative base URL":              {"BASE_URL", "/shop", "BASE_URL"},
 		"unknown environment":            {"APP_ENV", "staging", "APP_ENV"},
+		"cull before the cookie expires": {"GUEST_CULL_AFTER", "24h", "GUEST_CULL_AFTER"},
 		"base URL with another protocol": {"BASE_URL", "ftp://shop.example.com", "BASE_URL"},
 	}
 	for name, tc := range cases {
@@ -69,11 +70,11 @@ func TestLoadConfigRefuses(t *testing.T) {
 
 func TestRunUnknownCommand(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"frobnicate"}, envFrom(nil), &out)
+	err := run(context.Background(), []string{"frobnicate"}, envFrom(nil), strings.NewReader(""), &out)
 	if err == nil || !strings.Contains(err.Error(), "usage: shopfront") {
 		t.Fatalf("err = %v, want usage", err)
 	}
-	if err := run(context.Background(), nil, envFrom(nil), &out); err == nil {
+	if err := run(context.Background(), nil, envFrom(nil), strings.NewReader(""), &out); err == nil {
 		t.Fatal("no command: want usage error")
 	}
 }

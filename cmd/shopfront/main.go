@@ -3,6 +3,8 @@
 //	shopfront serve     serve the shop on ADDR
 //	shopfront migrate   apply the database migrations
 //	shopfront seed      load the demo catalog (idempotent)
+//	shopfront cull      delete stale guests (--dry-run to list them)
+//	shopfront admin create --email E --password-stdin
 package main
 
 import (
@@ -31,7 +33,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "shopfront:", err)
 		os.Exit(1)
 	}
@@ -41,6 +43,7 @@ func main() {
 type env struct {
 	cfg    config
 	log    *slog.Logger
+	stdin  io.Reader
 	stdout io.Writer
 }
 
@@ -49,10 +52,12 @@ var commands = map[string]func(ctx context.Context, e env, args []string) error{
 	"serve":   serve,
 	"migrate": migrate,
 	"seed":    seed,
+	"cull":    cull,
+	"admin":   admin,
 }
 
 // run is main without the process: tests call it too.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage())
 	}
@@ -68,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.Web.Production {
 		handler = slog.NewJSONHandler(stdout, nil)
 	}
-	return cmd(ctx, env{cfg: cfg, log: slog.New(handler), stdout: stdout}, args[1:])
+	return cmd(ctx, env{cfg: cfg, log: slog.New(handler), stdin: stdin, stdout: stdout}, args[1:])
 }
 
 func usage() string {
@@ -161,6 +166,8 @@ func serve(ctx context.Context, e env, _ []string) error {
 		deps.Config.DevMailbox = true
 		e.log.Info("no SMTP_URL: mail stays in the outbox, see /dev/mailbox")
 	}
+	// Stale guests go hourly; the advisory lock lets one instance at a time cull.
+	workers.Go(func() { cullHourly(ctx, e, models.NewCuller(db)) })
 	app, err := handlers.New(deps)
 	if err != nil {
 		return err

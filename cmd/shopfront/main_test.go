@@ -42,7 +42,7 @@ func TestMigrateSeedServe(t *testing.T) {
 	ctx := context.Background()
 	for _, cmd := range []string{"migrate", "migrate", "seed", "seed"} {
 		var out bytes.Buffer
-		if err := run(ctx, []string{cmd}, env, &out); err != nil {
+		if err := run(ctx, []string{cmd}, env, strings.NewReader(""), &out); err != nil {
 			t.Fatalf("%s: %v\n%s", cmd, err, out.String())
 		}
 	}
@@ -50,7 +50,7 @@ func TestMigrateSeedServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, out) }()
+	go func() { done <- run(ctx, []string{"serve"}, env, strings.NewReader(""), out) }()
 
 	addr := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
 	var base string
