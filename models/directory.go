@@ -53,12 +53,15 @@ func (d *Directory) Users(ctx context.Context, f UserFilter) ([]UserRow, bool, e
 	q := d.db.WithContext(ctx).Table("users u").Select(`u.id, u.kind, coalesce(u.email, '') AS email,
 		u.is_admin, u.created_at, u.last_seen_at,
 		(SELECT count(*) FROM carts c JOIN cart_items ci ON ci.cart_id = c.id WHERE c.user_id = u.id) AS cart_lines`)
-	if f.Kind != "" {
-		q = q.Where("u.kind = ?", f.Kind)
-	}
-	if f.Query != "" {
-		// The expression of the trigram index, so the index serves it.
+	switch {
+	case f.Query != "" && f.Kind == KindGuest:
+		return nil, false, nil // guests have no email
+	case f.Query != "":
+		// Only registered accounts have an email, so the kind adds nothing
+		// but a misleading estimate. The expression is the trigram index's.
 		q = q.Where("lower(u.email) LIKE ?", "%"+escapeLike(strings.ToLower(f.Query))+"%")
+	case f.Kind != "":
+		q = q.Where("u.kind = ?", f.Kind)
 	}
 	if f.After != uuid.Nil {
 		q = q.Where("u.id < ?", f.After)
