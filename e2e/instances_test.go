@@ -584,6 +584,7 @@ func twinEnv(dir, databaseURL, addr, smtpURL string) []string {
 		"SECRET_KEY=" + faultSecretKey,
 		"TRUSTED_PROXIES=127.0.0.1",
 		"GUEST_CULL_AFTER=1h",
+		"GUEST_TTL=30m", // the cull must outlast the cookie
 		"CULL_EVERY=" + twinCullEvery.String(),
 	}
 	if smtpURL != "" {
