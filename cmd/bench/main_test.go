@@ -264,3 +264,136 @@ func TestScriptsRender(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// cullOutput is what `shopfront cull` prints for a cull of 100,000 guests.
+const cullOutput = `… 31000 guests culled
+… 64000 guests culled
+culled 100000 guests in 100 batches (4.2 s, 23810 guests/s)
+removed 0 expired sessions, 0 spent email tokens, 0 ended rate-limit windows
+`
+
+func TestParseCullSummary(t *testing.T) {
+	got, err := parseCullSummary([]byte(cullOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cullSummary{line: "culled 100000 guests in 100 batches (4.2 s, 23810 guests/s)",
+		guests: 100000, batches: 100, secs: 4.2, rate: 23810}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestParseCullSummaryWithout(t *testing.T) {
+	for name, out := range map[string]string{
+		"none stale":   "no guest last seen before 2024-01-01T00:00:00Z: none culled\nremoved 0 expired sessions, 0 spent email tokens, 0 ended rate-limit windows\n",
+		"skipped":      "another cull is running (it holds the lock): nothing done\n",
+		"failed":       "… 5000 guests culled\nculled 5000 guests before the error\n",
+		"other format": "culled 100000 guests in 100 batches (4.2s, 23810 guests/s)\n",
+	} {
+		if got, err := parseCullSummary([]byte(out)); err == nil {
+			t.Errorf("%s: no error, got %+v", name, got)
+		}
+	}
+}
+
+func TestReportCull(t *testing.T) {
+	add := scenario{name: addToCartName, server: true}
+	idle, during := add, add
+	idle.name, during.name = cullIdleName(100000), cullLoadName(100000)
+	c := &cullRun{
+		guests: 100000, generated: 3 * time.Second, settled: 2 * time.Second, wall: 4300 * time.Millisecond,
+		idle:    result{scenario: idle, wrk: wrkResult{requests: 4000, rps: 400, p50: 50, p99: 80}},
+		during:  result{scenario: during, wrk: wrkResult{requests: 1500, rps: 300, p50: 70, p99: 200, non2xx: 2}},
+		summary: cullSummary{line: "culled 100000 guests in 100 batches (4.2 s, 12345 guests/s)", guests: 100000, secs: 4.2, rate: 12345},
+	}
+	l := loaded{results: []result{c.idle, c.during}, cull: c}
+	out := reportString(l)
+	for _, want := range []string{
+		"| POST /cart/items during a cull of 100000 guests | 300 | 70.00 | 200.00 | 1500 requests, **2 NON-2XX/3XX** |",
+		"| POST /cart/items, idle, beside 100000 stale guests | 400 | 50.00 | 80.00 | 4000 requests |",
+		"cull: 100000 stale guests (last seen 60 days ago; a session, a cart and a cart line each) generated in 3.0 s",
+		"it said: culled 100000 guests in 100 batches (4.2 s, 12345 guests/s)",
+		"cull: 100000 guests in 4.2 s (12345 guests/s, target ≥ 20,000) BELOW TARGET",
+		"add-to-cart p99 during cull / idle: 2.50 (target ≤ 2×) ABOVE TARGET",
+		"**WARNING: POST /cart/items during a cull of 100000 guests got 2 error responses",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if err := failures(l); err == nil || !strings.Contains(err.Error(), "during a cull") {
+		t.Errorf("failures: %v, want the error responses during the cull", err)
+	}
+
+	// Culling other than the stale guests fails the run too.
+	c.during.wrk.non2xx = 0
+	c.summary.guests, c.summary.rate, c.during.wrk.p99 = 99000, 25000, 100
+	l.results = []result{c.idle, c.during}
+	out = reportString(l)
+	for _, want := range []string{
+		"cull: 99000 guests in 4.2 s (25000 guests/s, target ≥ 20,000)\n",
+		"**cull: culled 99000 guests, but 100000 were stale**",
+		"add-to-cart p99 during cull / idle: 1.25 (target ≤ 2×)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if err := failures(l); err == nil || !strings.Contains(err.Error(), "culled 99000 guests, want the 100000") {
+		t.Errorf("failures: %v, want the miscount", err)
+	}
+}
+
+func TestReportWithoutCull(t *testing.T) {
+	if out := reportString(loaded{}); !strings.Contains(out, "cull: not measured (go run ./cmd/bench -cull 1000000 measures") {
+		t.Errorf("report lacks how to measure the cull:\n%s", out)
+	}
+}
+
+func TestParseFlagsCull(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil || o.cull != 0 {
+		t.Errorf("default: cull %d, %v; want 0 (off)", o.cull, err)
+	}
+	if o, err := parseFlags([]string{"-cull", "1000000"}); err != nil || o.cull != 1000000 {
+		t.Errorf("-cull 1000000: %d, %v", o.cull, err)
+	}
+	if _, err := parseFlags([]string{"-cull", "-1"}); err == nil {
+		t.Error("-cull -1: no error")
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 20000: "20,000", 1234567: "1,234,567"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestSummarizeLog(t *testing.T) {
+	path := t.TempDir() + "/server.log"
+	log := `time=2025-01-01T00:00:00Z level=INFO msg=request status=303
+time=2025-01-01T00:00:01Z level=WARN msg="SQL slow" elapsed=612ms
+time=2025-01-01T00:00:02Z level=WARN msg="SQL slow" elapsed=700ms
+time=2025-01-01T00:00:03Z level=ERROR msg=boom
+`
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := summarizeLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.lines != 4 || s.errors != 1 || s.warnings != 2 || !strings.Contains(s.firstWarning, "elapsed=612ms") {
+		t.Errorf("got %+v", s)
+	}
+	var out strings.Builder
+	report(&out, options{duration: 10 * time.Second}, wrk{threads: 2, connections: 32}, pgbench{}, loaded{}, s)
+	for _, want := range []string{"first error: time=2025-01-01T00:00:03Z level=ERROR msg=boom", `first warning: time=2025-01-01T00:00:01Z level=WARN msg="SQL slow" elapsed=612ms`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
