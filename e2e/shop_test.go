@@ -43,17 +43,13 @@ func startShop(t *testing.T) *shop {
 	}
 	worker := mailer.NewWorker(models.NewOutbox(db), sender, log)
 	worker.PollInterval = 100 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { worker.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	app, err := handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		DB: db, SQL: sqlDB, Static: static.FS, Log: log, OnMail: worker.Kick,
 		Config: handlers.Config{
 			BaseURL:        base,
@@ -64,10 +60,20 @@ func startShop(t *testing.T) *shop {
 			RequestTimeout: 10 * time.Second,
 			Limits:         handlers.DefaultLimits(),
 		},
-	})
+	}
+	app, err := handlers.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
+	resetJob, err := handlers.NewResetJob(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker.Jobs = append(worker.Jobs, resetJob)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { worker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	go app.Listener(ln)
 	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second) })
 	return &shop{URL: base.String(), DB: db, Mail: sink}

@@ -45,21 +45,25 @@ func newMailingApp(t *testing.T, configure ...func(*handlers.Config)) mailingApp
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	worker := mailer.NewWorker(models.NewOutbox(db), sender, log)
 	worker.PollInterval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { worker.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	cfg := testConfig()
 	for _, f := range configure {
 		f(&cfg)
 	}
-	app, err := handlers.New(handlers.Deps{
-		DB: db, SQL: sqlDB, Config: cfg, Static: static.FS, Log: log, OnMail: worker.Kick,
-	})
+	deps := handlers.Deps{DB: db, SQL: sqlDB, Config: cfg, Static: static.FS, Log: log, OnMail: worker.Kick}
+	app, err := handlers.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
+	resetJob, err := handlers.NewResetJob(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker.Jobs = append(worker.Jobs, resetJob)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { worker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return mailingApp{app: app, db: db, sink: sink}
 }
 

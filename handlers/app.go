@@ -75,6 +75,50 @@ type handler struct {
 
 // New builds the Fiber app with its middleware and routes.
 func New(d Deps) (*fiber.App, error) {
+	h, err := newHandler(d)
+	if err != nil {
+		return nil, err
+	}
+	proxyHeader := ""
+	if len(d.Config.TrustedProxies) > 0 {
+		proxyHeader = fiber.HeaderXForwardedFor
+	}
+	app := fiber.New(fiber.Config{
+		AppName:                 "shopfront",
+		ErrorHandler:            h.errorHandler,
+		DisableStartupMessage:   true,
+		ReadTimeout:             15 * time.Second,
+		WriteTimeout:            30 * time.Second,
+		IdleTimeout:             2 * time.Minute,
+		BodyLimit:               64 * 1024, // forms are small; nothing is uploaded
+		ReadBufferSize:          16 * 1024, // request line and headers; longer ones get 431
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          d.Config.TrustedProxies,
+		ProxyHeader:             proxyHeader,
+	})
+	h.routes(app, d.Static)
+	return app, nil
+}
+
+// NewResetJob returns the background job that turns queued forgot-password
+// requests into reset links by mail. The outbox worker runs it before each
+// drain (and the request kicks the worker through OnMail).
+func NewResetJob(d Deps) (func(ctx context.Context) error, error) {
+	h, err := newHandler(d)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		_, err := h.accounts.ProcessResets(ctx, 100, func(email, token string) (models.Email, error) {
+			link := h.url("/account/password?token=" + token)
+			return h.email(ctx, email, views.ResetMail(link, h.tokenTTLText()))
+		})
+		return err
+	}, nil
+}
+
+// newHandler builds the handlers' shared state.
+func newHandler(d Deps) (*handler, error) {
 	version, err := assetVersion(d.Static)
 	if err != nil {
 		return nil, fmt.Errorf("static files: %w", err)
@@ -97,25 +141,7 @@ func New(d Deps) (*fiber.App, error) {
 		funnelCache:  newFragmentCache(time.Minute),
 		assetVersion: version,
 	}
-	proxyHeader := ""
-	if len(d.Config.TrustedProxies) > 0 {
-		proxyHeader = fiber.HeaderXForwardedFor
-	}
-	app := fiber.New(fiber.Config{
-		AppName:                 "shopfront",
-		ErrorHandler:            h.errorHandler,
-		DisableStartupMessage:   true,
-		ReadTimeout:             15 * time.Second,
-		WriteTimeout:            30 * time.Second,
-		IdleTimeout:             2 * time.Minute,
-		BodyLimit:               64 * 1024, // forms are small; nothing is uploaded
-		ReadBufferSize:          16 * 1024, // request line and headers; longer ones get 431
-		EnableTrustedProxyCheck: true,
-		TrustedProxies:          d.Config.TrustedProxies,
-		ProxyHeader:             proxyHeader,
-	})
-	h.routes(app, d.Static)
-	return app, nil
+	return h, nil
 }
 
 // meta is the layout data of the current request. It takes the pending

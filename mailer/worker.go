@@ -26,6 +26,9 @@ type Worker struct {
 	// further failure, up to BackoffMax.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// Jobs run before each drain: background work that queues mail, such
+	// as turning forgot-password requests into reset links.
+	Jobs []func(ctx context.Context) error
 
 	outbox *models.Outbox
 	sender *Sender
@@ -69,6 +72,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	for {
+		for _, job := range w.Jobs {
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("mail job", "err", err)
+			}
+		}
 		w.drain(ctx)
 		timer := time.NewTimer(w.PollInterval)
 		select {

@@ -115,31 +115,69 @@ func (a *Accounts) RequestSave(ctx context.Context, guestID uuid.UUID, email str
 	})
 }
 
-// RequestReset sends a reset link when email belongs to a registered
-// account, and does nothing otherwise: the caller answers the same.
-func (a *Accounts) RequestReset(ctx context.Context, email string, compose Composer) error {
-	return a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var id uuid.UUID
-		err := tx.Raw(`SELECT id FROM users WHERE lower(email) = lower(?) AND kind = 'registered'`, email).Row().Scan(&id)
+// QueueReset records a forgot-password request. It does the same single
+// write whether or not the address has an account, so the answer's timing
+// tells nothing; ProcessResets does the rest in the background.
+func (a *Accounts) QueueReset(ctx context.Context, email string) error {
+	if err := a.db.WithContext(ctx).Exec(`INSERT INTO reset_requests (email) VALUES (?)`, email).Error; err != nil {
+		return fmt.Errorf("queue reset: %w", err)
+	}
+	return nil
+}
+
+// ProcessResets handles up to limit queued forgot-password requests, each
+// in its own transaction with the request's deletion: a registered address
+// gets a reset token and the email compose writes; any other address gets
+// nothing. Rows are claimed with SKIP LOCKED, so several workers may run.
+// It returns how many requests it handled.
+func (a *Accounts) ProcessResets(ctx context.Context, limit int, compose func(email, token string) (Email, error)) (int, error) {
+	done := 0
+	for done < limit {
+		handled, err := a.processReset(ctx, compose)
+		if err != nil || !handled {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+func (a *Accounts) processReset(ctx context.Context, compose func(email, token string) (Email, error)) (bool, error) {
+	handled := false
+	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var req struct {
+			ID    int64
+			Email string
+		}
+		err := tx.Raw(`DELETE FROM reset_requests WHERE id = (
+				SELECT id FROM reset_requests ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING id, email`).Row().Scan(&req.ID, &req.Email)
 		if errors.Is(err, sql.ErrNoRows) {
-			// Take a transaction id anyway: the commit then waits for the
-			// WAL flush as the known address's writes do, so the answer
-			// takes about as long.
-			return tx.Exec(`SELECT pg_current_xact_id()`).Error
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("request reset: %w", err)
+			return fmt.Errorf("claim reset request: %w", err)
 		}
-		token, err := issueToken(ctx, tx, id, PurposeReset, email, a.tokenTTL, false)
+		handled = true
+		var id uuid.UUID
+		err = tx.Raw(`SELECT id FROM users WHERE lower(email) = lower(?) AND kind = 'registered'`, req.Email).Row().Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no account: nothing to send, and nobody learns it
+		}
+		if err != nil {
+			return fmt.Errorf("reset request %d: %w", req.ID, err)
+		}
+		token, err := issueToken(ctx, tx, id, PurposeReset, req.Email, a.tokenTTL, false)
 		if err != nil {
 			return err
 		}
-		msg, err := compose(token)
+		msg, err := compose(req.Email, token)
 		if err != nil {
 			return fmt.Errorf("compose email: %w", err)
 		}
 		return enqueueEmail(ctx, tx, msg)
 	})
+	return handled, err
 }
 
 // issueToken makes a token for an emailed link and invalidates the user's

@@ -108,3 +108,37 @@ func TestValidatePassword(t *testing.T) {
 		}
 	}
 }
+
+func TestResetRequestsQueueThenProcess(t *testing.T) {
+	db := modeltest.NewDB(t)
+	ctx := context.Background()
+	mustRegistered(t, db, "ada@example.com")
+	accounts := models.NewAccounts(db, models.NewPasswords(), time.Hour)
+	for _, email := range []string{"ada@example.com", "nobody@example.com", "ADA@example.com"} {
+		if err := accounts.QueueReset(ctx, email); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queuing does the same for every address: one row, no token, no mail.
+	if n := count(t, db, "SELECT count(*) FROM email_tokens"); n != 0 {
+		t.Fatal("queuing a reset issued a token")
+	}
+	var composed []string
+	n, err := accounts.ProcessResets(ctx, 10, func(email, token string) (models.Email, error) {
+		composed = append(composed, email)
+		return models.Email{To: email, Subject: "reset", Text: token, HTML: token}, nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("processed %d, err %v; want 3", n, err)
+	}
+	if len(composed) != 2 || count(t, db, "SELECT count(*) FROM outbox") != 2 {
+		t.Fatalf("mail for %v; want the two requests for the account", composed)
+	}
+	// The second link replaced the first: one live reset link.
+	if live := count(t, db, "SELECT count(*) FROM email_tokens WHERE purpose = 'reset' AND used_at IS NULL"); live != 1 {
+		t.Fatalf("%d live reset links, want 1", live)
+	}
+	if left := count(t, db, "SELECT count(*) FROM reset_requests"); left != 0 {
+		t.Fatalf("%d requests left in the queue", left)
+	}
+}

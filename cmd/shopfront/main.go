@@ -149,12 +149,17 @@ func serve(ctx context.Context, e env, _ []string) error {
 	defer workers.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // before Wait: background workers stop with serve
+	resetJob, err := handlers.NewResetJob(deps)
+	if err != nil {
+		return err
+	}
 	if e.cfg.SMTPURL != "" {
 		sender, err := mailer.New(mailer.Config{URL: e.cfg.SMTPURL, From: e.cfg.MailFrom})
 		if err != nil {
 			return err
 		}
 		worker := mailer.NewWorker(models.NewOutbox(db), sender, e.log)
+		worker.Jobs = append(worker.Jobs, resetJob)
 		deps.OnMail = worker.Kick
 		workers.Go(func() {
 			if err := worker.Run(ctx); err != nil {
@@ -162,8 +167,17 @@ func serve(ctx context.Context, e env, _ []string) error {
 			}
 		})
 	} else {
-		// Development without SMTP: mail waits in the outbox, readable here.
+		// Development without SMTP: mail waits in the outbox, readable here;
+		// forgot-password requests still become reset mail.
 		deps.Config.DevMailbox = true
+		kick := make(chan struct{}, 1)
+		deps.OnMail = func() {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		workers.Go(func() { runJob(ctx, e.log, time.Second, kick, resetJob) })
 		e.log.Info("no SMTP_URL: mail stays in the outbox, see /dev/mailbox")
 	}
 	// Stale guests go hourly; the advisory lock lets one instance at a time cull.
@@ -192,4 +206,21 @@ func serve(ctx context.Context, e env, _ []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// runJob runs job every interval and whenever kick fires, until ctx ends.
+func runJob(ctx context.Context, log *slog.Logger, interval time.Duration, kick <-chan struct{}, job func(context.Context) error) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-kick:
+		}
+		if err := job(ctx); err != nil && ctx.Err() == nil {
+			log.Error("background job", "err", err)
+		}
+	}
 }
