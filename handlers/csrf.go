@@ -8,7 +8,6 @@ import (
 	"net/url"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 )
 
 // CSRF protection is the signed double-submit cookie pattern (OWASP): the
@@ -43,18 +42,15 @@ func (h *handler) csrf(c *fiber.Ctx) error {
 	if err != nil || len(raw) != 32 {
 		raw = make([]byte, 32)
 		rand.Read(raw)
-		cookie = base64.RawURLEncoding.EncodeToString(raw)
 		c.Cookie(&fiber.Cookie{
 			Name:     h.csrfCookieName(),
-			Value:    cookie,
+			Value:    base64.RawURLEncoding.EncodeToString(raw),
 			Path:     "/",
 			HTTPOnly: true,
 			Secure:   h.cfg.BaseURL.Scheme == "https",
 			SameSite: fiber.CookieSameSiteLaxMode,
 			// A session cookie: it only has to outlive the forms of one visit.
 		})
-	} else {
-		cookie = utils.CopyString(cookie) // kept in Locals past the cookie parser's buffer
 	}
 	want := h.signCSRF(raw)
 	c.Locals(csrfLocal, want)

@@ -1110,7 +1110,10 @@ func TestHostileRequests(t *testing.T) {
 			if err == nil {
 				b, rerr := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				body, err = string(b), rerr
+				if rerr != nil {
+					t.Fatalf("[%s] %s: reading the answer: %v", hc.cat, hc.name, rerr)
+				}
+				body = string(b)
 			} else {
 				// app.Test gives an error, not the answer, when the server
 				// refuses to parse a request: ask the real server.

@@ -77,14 +77,6 @@ func (s *Sessions) Touch(ctx context.Context, sessionID uuid.UUID, ttl time.Dura
 	return nil
 }
 
-// Delete ends a session (sign-out).
-func (s *Sessions) Delete(ctx context.Context, sessionID uuid.UUID) error {
-	if err := s.db.WithContext(ctx).Delete(&Session{}, "id = ?", sessionID).Error; err != nil {
-		return fmt.Errorf("delete session: %w", err)
-	}
-	return nil
-}
-
 // NewSession describes a session to create.
 type NewSession struct {
 	TokenHash []byte

@@ -128,7 +128,7 @@ func AdminUsersPage(m Meta, v AdminUsers) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if v.Kind == "guest" {
+			if v.Kind == models.KindGuest {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, " selected")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -138,7 +138,7 @@ func AdminUsersPage(m Meta, v AdminUsers) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if v.Kind == "registered" {
+			if v.Kind == models.KindRegistered {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, " selected")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -331,7 +331,7 @@ func kindBadge(kind string, isAdmin bool) templ.Component {
 			templ_7745c5c3_Var13 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		if kind == "guest" {
+		if kind == models.KindGuest {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<span class=\"kind kind-guest\">Guest</span> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

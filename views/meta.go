@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"shopfront/models"
 )
 
 // Meta is what every page's layout needs besides its own content.
@@ -26,10 +28,10 @@ type Meta struct {
 }
 
 // IsGuest reports whether the page is shown to a guest account.
-func (m Meta) IsGuest() bool { return m.Kind == "guest" }
+func (m Meta) IsGuest() bool { return m.Kind == models.KindGuest }
 
 // SignedIn reports whether the page is shown to a registered account.
-func (m Meta) SignedIn() bool { return m.Kind == "registered" }
+func (m Meta) SignedIn() bool { return m.Kind == models.KindRegistered }
 
 // asset returns the URL of a file under static/, versioned so browsers may
 // cache it for a year.
