@@ -59,7 +59,9 @@ type handler struct {
 	cfg          Config
 	sql          *sql.DB
 	catalog      *models.Catalog
-	listings     *fragmentCache
+	listings     *fragmentCache[string]
+	categories   *fragmentCache[[]models.Category]
+	productPages *fragmentCache[string]
 	sessions     *models.Sessions
 	guests       *models.Guests
 	carts        *models.Carts
@@ -68,7 +70,7 @@ type handler struct {
 	accounts     *models.Accounts
 	directory    *models.Directory
 	stats        *models.Stats
-	funnelCache  *fragmentCache
+	funnelCache  *fragmentCache[string]
 	onMail       func()
 	assetVersion string
 }
@@ -128,7 +130,9 @@ func newHandler(d Deps) (*handler, error) {
 		cfg:          d.Config,
 		sql:          d.SQL,
 		catalog:      models.NewCatalog(d.DB),
-		listings:     newFragmentCache(2 * time.Second),
+		listings:     newFragmentCache[string](2 * time.Second),
+		categories:   newFragmentCache[[]models.Category](2 * time.Second),
+		productPages: newFragmentCache[string](2 * time.Second),
 		sessions:     models.NewSessions(d.DB),
 		guests:       models.NewGuests(d.DB),
 		carts:        models.NewCarts(d.DB),
@@ -138,7 +142,7 @@ func newHandler(d Deps) (*handler, error) {
 		onMail:       d.OnMail,
 		directory:    models.NewDirectory(d.DB),
 		stats:        models.NewStats(d.DB),
-		funnelCache:  newFragmentCache(time.Minute),
+		funnelCache:  newFragmentCache[string](time.Minute),
 		assetVersion: version,
 	}
 	return h, nil
@@ -152,6 +156,7 @@ func (h *handler) meta(c *fiber.Ctx, title string) views.Meta {
 		CSRF:         csrfToken(c),
 		AssetVersion: h.assetVersion,
 		Flash:        h.takeFlash(c),
+		Canonical:    h.url(c.Path()),
 	}
 	if cur := current(c); cur != nil {
 		m.Kind, m.Email, m.IsAdmin, m.CartCount = cur.Kind, cur.Email, cur.IsAdmin, cur.CartCount

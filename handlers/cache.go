@@ -13,31 +13,31 @@ import (
 const fragmentCacheMaxEntries = 1024
 
 // fragmentCache keeps rendered HTML that is the same for every visitor (the
-// catalog listings) for a short time. The catalog page is the busiest page
+// catalog listings; or data as small and as shared, the categories) for a short time. The catalog page is the busiest page
 // and its queries and rendering dominated its cost; a listing may be a
 // second or two stale, while cart changes always check stock in the
 // database. Concurrent misses for one key render once (singleflight).
-type fragmentCache struct {
+type fragmentCache[V any] struct {
 	ttl   time.Duration
 	group singleflight.Group
 
 	mu      sync.Mutex
-	entries map[string]fragment
+	entries map[string]fragment[V]
 }
 
-type fragment struct {
-	html    string
+type fragment[V any] struct {
+	html    V
 	expires time.Time
 }
 
-func newFragmentCache(ttl time.Duration) *fragmentCache {
-	return &fragmentCache{ttl: ttl, entries: map[string]fragment{}}
+func newFragmentCache[V any](ttl time.Duration) *fragmentCache[V] {
+	return &fragmentCache[V]{ttl: ttl, entries: map[string]fragment[V]{}}
 }
 
 // get returns the fragment for key, calling render on a miss. render gets a
 // context that is not cancelled with the request, as other requests wait
 // for its result too.
-func (fc *fragmentCache) get(ctx context.Context, key string, render func(ctx context.Context) (string, error)) (string, error) {
+func (fc *fragmentCache[V]) get(ctx context.Context, key string, render func(ctx context.Context) (V, error)) (V, error) {
 	fc.mu.Lock()
 	f, ok := fc.entries[key]
 	fc.mu.Unlock()
@@ -49,18 +49,19 @@ func (fc *fragmentCache) get(ctx context.Context, key string, render func(ctx co
 		defer cancel()
 		html, err := render(ctx)
 		if err != nil {
-			return "", err
+			return html, err
 		}
 		fc.mu.Lock()
 		if len(fc.entries) >= fragmentCacheMaxEntries {
-			fc.entries = map[string]fragment{}
+			fc.entries = map[string]fragment[V]{}
 		}
-		fc.entries[key] = fragment{html: html, expires: time.Now().Add(fc.ttl)}
+		fc.entries[key] = fragment[V]{html: html, expires: time.Now().Add(fc.ttl)}
 		fc.mu.Unlock()
 		return html, nil
 	})
 	if err != nil {
-		return "", err
+		var zero V
+		return zero, err
 	}
-	return v.(string), nil
+	return v.(V), nil
 }

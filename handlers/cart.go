@@ -93,7 +93,7 @@ func (h *handler) addFailed(c *fiber.Ctx, p models.Product, msg string) error {
 		}
 		return render(c, fiber.StatusUnprocessableEntity, views.AddStatus(msg, true, count))
 	}
-	return render(c, fiber.StatusUnprocessableEntity, views.ProductPage(h.meta(c, p.Name), p, msg))
+	return h.productPage(c, fiber.StatusUnprocessableEntity, views.ProductView{Product: p, Message: msg})
 }
 
 // cartItemPost handles "POST /cart/items/:product_id": set a line's

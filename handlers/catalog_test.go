@@ -213,3 +213,119 @@ func TestHostileCatalogRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestCatalogFinding(t *testing.T) {
+	app, _ := newApp(t)
+	c := newClient(t, app)
+
+	t.Run("searches find plurals, capitals, word order and typos", func(t *testing.T) {
+		for q, want := range map[string]string{
+			"teapots":   "Glass Teapot with Infuser",
+			"Mugs":      "Stoneware Mug",
+			"jar glass": "Glass Storage Jar",
+			"candel":    "Beeswax Pillar Candle",
+		} {
+			r := c.get("/?q=" + url.QueryEscape(q))
+			wantStatus(t, r, http.StatusOK)
+			if !strings.Contains(r.body, want) {
+				t.Errorf("search %q does not show %q", q, want)
+			}
+		}
+		r := c.get("/?q=candel")
+		if !strings.Contains(r.body, "Did you mean") || !strings.Contains(r.body, `href="/?q=candle"`) {
+			t.Error("the typo candel does not offer candle")
+		}
+	})
+	t.Run("no result suggests categories", func(t *testing.T) {
+		r := c.get("/?q=zzqxv")
+		wantStatus(t, r, http.StatusOK)
+		if !strings.Contains(r.body, "No products match") || !strings.Contains(r.body, `href="/?category=kitchen"`) {
+			t.Fatal("an empty result offers no categories")
+		}
+	})
+	t.Run("category, search, sort and page combine", func(t *testing.T) {
+		r := c.get("/?category=kitchen")
+		wantStatus(t, r, http.StatusOK)
+		if !strings.Contains(r.body, "<h1>Kitchen &amp; Dining</h1>") || !strings.Contains(r.body, "Enamel Tea Kettle") ||
+			strings.Contains(r.body, "Canvas Tote Bag") {
+			t.Fatal("the kitchen category shows the wrong products")
+		}
+		r = c.get("/?category=kitchen&q=ceramic&sort=price_desc")
+		wantStatus(t, r, http.StatusOK)
+		bowl, plate := strings.Index(r.body, "Ceramic Serving Bowl"), strings.Index(r.body, "Ceramic Dinner Plate")
+		if bowl < 0 || plate < 0 || strings.Contains(r.body, "Ceramic Bud Vase") {
+			t.Fatal("ceramic in the kitchen: wrong products")
+		}
+		if bowl > plate { // €38 before €26
+			t.Fatal("price_desc does not put the dearer bowl first")
+		}
+		if !strings.Contains(r.body, `<option value="price_desc" selected>`) {
+			t.Fatal("the sort menu does not show the order applied")
+		}
+		r = c.get("/?sort=price_asc&page=2")
+		wantStatus(t, r, http.StatusOK)
+		if !strings.Contains(r.body, "<title>All products — page 2 · Shopfront</title>") ||
+			!strings.Contains(r.body, "<h1>All products — page 2</h1>") {
+			t.Fatal("page 2 has no title and heading of its own")
+		}
+		if !strings.Contains(r.body, `href="/?page=3&amp;sort=price_asc"`) || !strings.Contains(r.body, `aria-current="page"`) {
+			t.Fatal("numbered pagination does not keep the sort")
+		}
+		if !strings.Contains(r.body, `<link rel="canonical" href="http://shop.test/?page=2">`) {
+			t.Fatal("page 2's canonical link is not the unsorted page 2")
+		}
+	})
+	t.Run("bad values are 4xx or ignored", func(t *testing.T) {
+		for path, want := range map[string]int{
+			"/?page=abc":                 http.StatusBadRequest,
+			"/?page=0":                   http.StatusBadRequest,
+			"/?category=no-such":         http.StatusNotFound,
+			"/?category=" + "%3Cb%3E":    http.StatusNotFound,
+			"/?sort=bogus":               http.StatusOK,
+			"/?sort=relevance":           http.StatusOK,
+			"/?sort=bogus&category=bags": http.StatusOK,
+			"/?q=%22unclosed&sort=name":  http.StatusOK,
+		} {
+			r := c.get(path)
+			wantStatus(t, r, want)
+			if want != http.StatusOK && !strings.Contains(r.body, "<h1>") {
+				t.Errorf("GET %s: not the friendly page", path)
+			}
+		}
+		r := c.get("/?sort=bogus")
+		if !strings.Contains(r.body, `<option value="name" selected>`) {
+			t.Fatal("an unknown sort is not the default order")
+		}
+	})
+	t.Run("every page has a canonical link and a description", func(t *testing.T) {
+		for _, path := range []string{"/", "/?category=bags", "/products/glass-teapot", "/cart", "/login", "/pages/returns", "/no/such"} {
+			r := c.get(path)
+			if !strings.Contains(r.body, `<link rel="canonical" href="http://shop.test/`) || !strings.Contains(r.body, `<meta name="description" content="`) {
+				t.Errorf("GET %s: no canonical link or meta description", path)
+			}
+		}
+	})
+	t.Run("product page: breadcrumb, stepper, sold out", func(t *testing.T) {
+		r := c.get("/products/glass-teapot")
+		for _, want := range []string{`<a href="/?category=coffee-tea">Coffee &amp; Tea</a>`, `aria-label="Increase quantity"`, `href="/products/glass-teapot?quantity=2"`} {
+			if !strings.Contains(r.body, want) {
+				t.Fatalf("product page lacks %q", want)
+			}
+		}
+		r = c.get("/products/glass-teapot?quantity=3")
+		if !strings.Contains(r.body, `name="quantity" value="3"`) || !strings.Contains(r.body, `?quantity=4"`) {
+			t.Fatal("the stepper link does not set the quantity")
+		}
+		r = c.get("/products/cast-iron-skillet")
+		if !strings.Contains(r.body, `<button type="submit" disabled>Sold out</button>`) || !strings.Contains(r.body, "Back to Kitchen &amp; Dining") {
+			t.Fatal("sold-out page does not say so on the button or offer its category")
+		}
+		wantStatus(t, c.get("/products/glass-teapot?quantity=abc"), http.StatusOK)
+	})
+	t.Run("footer pages", func(t *testing.T) {
+		for _, p := range []string{"shipping", "returns", "privacy", "contact"} {
+			wantStatus(t, c.get("/pages/"+p), http.StatusOK)
+		}
+		wantStatus(t, c.get("/pages/nope"), http.StatusNotFound)
+	})
+}

@@ -28,6 +28,7 @@ func (h *handler) routes(app *fiber.App, static fs.FS) {
 
 	app.Get("/", h.catalogIndex)
 	app.Get("/products/:slug", h.productShow)
+	app.Get("/pages/:slug", h.infoShow)
 	app.Get("/cart", h.cartShow)
 	app.Post("/cart/items", h.cartAddPost)
 	app.Post("/cart/items/:product_id", h.cartItemPost)

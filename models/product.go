@@ -14,4 +14,14 @@ type Product struct {
 	Image     string    `gorm:"not null"`
 	Stock     int       `gorm:"type:integer;not null"`
 	CreatedAt time.Time `gorm:"not null;default:now()"`
+	// CategoryID is the product's category; nil for none.
+	CategoryID *int64
+}
+
+// Category groups products for browsing; Position orders the categories.
+type Category struct {
+	ID       int64  `gorm:"primaryKey"`
+	Slug     string `gorm:"not null;uniqueIndex"`
+	Name     string `gorm:"not null"`
+	Position int    `gorm:"type:integer;not null;default:0"`
 }

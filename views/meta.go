@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"shopfront/models"
 )
@@ -19,6 +20,8 @@ type Meta struct {
 	AssetVersion string // cache-busting version of the files under /static/
 	Query        string // the catalog search box's value
 	Flash        string // a one-time message from the previous request
+	Canonical    string // the page's one URL for search engines (absolute)
+	Description  string // the meta description; a general one when empty
 
 	// The signed-in user; Kind is empty for a visitor without a session.
 	Kind      string
@@ -50,14 +53,28 @@ func price(cents int64, currency string) string {
 	return amount + " " + currency
 }
 
-// catalogURL links to page of the catalog search for q.
-func catalogURL(q string, page int) string {
+// CatalogLink is what a catalog URL carries: the search, the category's
+// slug, the sort order (empty: the default) and the page.
+type CatalogLink struct {
+	Query, Category, Sort string
+	Page                  int
+}
+
+// URL is the catalog address of l, with only the parameters that differ
+// from the defaults, in a fixed order: one URL per listing.
+func (l CatalogLink) URL() string {
 	v := url.Values{}
-	if q != "" {
-		v.Set("q", q)
+	if l.Query != "" {
+		v.Set("q", l.Query)
 	}
-	if page > 1 {
-		v.Set("page", strconv.Itoa(page))
+	if l.Category != "" {
+		v.Set("category", l.Category)
+	}
+	if l.Sort != "" {
+		v.Set("sort", l.Sort)
+	}
+	if l.Page > 1 {
+		v.Set("page", strconv.Itoa(l.Page))
 	}
 	if len(v) == 0 {
 		return "/"
@@ -65,8 +82,22 @@ func catalogURL(q string, page int) string {
 	return "/?" + v.Encode()
 }
 
+// WithPage is l on another page.
+func (l CatalogLink) WithPage(page int) CatalogLink { l.Page = page; return l }
+
+// categoryURL links to the first page of a category.
+func categoryURL(slug string) string { return CatalogLink{Category: slug}.URL() }
+
 // csrfHeader is the hx-headers value that makes htmx send the CSRF token.
 func csrfHeader(m Meta) string {
 	b, _ := json.Marshal(map[string]string{"X-CSRF-Token": m.CSRF})
 	return string(b)
+}
+
+// lower lower-cases the first letter of a label for use inside a sentence.
+func lower(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
