@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -179,5 +180,58 @@ func TestCullKeepsOrders(t *testing.T) {
 	}
 	if got := count(t, db, `SELECT count(*) FROM orders WHERE user_id IS NULL`); got != 1 {
 		t.Fatalf("%d ownerless orders after the guest went, want 1", got)
+	}
+}
+
+func TestOrdersFollowProofOnly(t *testing.T) {
+	db := modeltest.NewDB(t)
+	ctx := context.Background()
+	o := newOrders(db)
+	mug := mustProduct(t, db, "stoneware-mug").ID
+	accounts := models.NewAccounts(db, models.NewPasswords(), time.Hour)
+
+	// Sign-in from a guest session brings the guest's order along.
+	guest := mustGuest(t, db, mug)
+	if _, err := o.Place(ctx, checkoutFor(t, o, guest)); err != nil {
+		t.Fatal(err)
+	}
+	account := mustRegistered(t, db, "ada@example.com")
+	if _, err := accounts.SignIn(ctx, account, &models.Current{UserID: guest, Kind: models.KindGuest}, newSession()); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db, `SELECT count(*) FROM orders WHERE user_id = ?`, account); got != 1 {
+		t.Fatalf("after sign-in the account has %d orders, want 1", got)
+	}
+
+	// A guest order placed with an address stays put while the address is
+	// only typed in a promote form; the used link attaches it.
+	buyer := mustGuest(t, db, mug)
+	f := checkoutFor(t, o, buyer)
+	f.Email = "bea@example.com"
+	if _, err := o.Place(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	saver := mustGuest(t, db, mug)
+	var token string
+	err := accounts.RequestSave(ctx, saver, "bea@example.com",
+		func(tok string) (models.Email, error) {
+			token = tok
+			return models.Email{To: "bea@example.com", Subject: "s"}, nil
+		},
+		func(string) (models.Email, error) { return models.Email{To: "bea@example.com", Subject: "s"}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db, `SELECT count(*) FROM orders WHERE user_id = ?`, saver); got != 0 {
+		t.Fatalf("an unproven address claimed %d orders", got)
+	}
+	if _, err := accounts.UseLink(ctx, token, "a long enough password", newSession()); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db, `SELECT count(*) FROM orders WHERE user_id = ?`, saver); got != 1 {
+		t.Fatalf("the proven address has %d orders, want 1", got)
+	}
+	if got := count(t, db, `SELECT count(*) FROM orders WHERE user_id = ?`, account); got != 1 {
+		t.Fatalf("ada's order moved: %d left, want 1", got)
 	}
 }
