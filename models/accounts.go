@@ -274,6 +274,10 @@ func (a *Accounts) UseLink(ctx context.Context, token, password string, session 
 		if err != nil {
 			return err
 		}
+		// The address is proven now: orders placed with it come along.
+		if err := claimOrders(ctx, tx, res.UserID, email); err != nil {
+			return err
+		}
 		// Every other link of the user dies with this one, and so does every
 		// session: a promote signs this browser in afresh.
 		if err := tx.Exec(`UPDATE email_tokens SET used_at = now() WHERE user_id = ? AND used_at IS NULL`, res.UserID).Error; err != nil {
@@ -372,6 +376,9 @@ func (a *Accounts) SignIn(ctx context.Context, userID uuid.UUID, prev *Current, 
 		if prev != nil && prev.IsGuest() && prev.UserID != userID {
 			var err error
 			if res, err = mergeGuestCart(ctx, tx, prev.UserID, userID); err != nil {
+				return err
+			}
+			if err := moveGuestOrders(ctx, tx, prev.UserID, userID); err != nil {
 				return err
 			}
 			if err := tx.Exec(`DELETE FROM users WHERE id = ? AND kind = 'guest'`, prev.UserID).Error; err != nil {

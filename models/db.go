@@ -119,5 +119,5 @@ func Migrate(ctx context.Context, sqlDB *sql.DB, log *slog.Logger) error {
 
 // All lists every model with a table, for the schema drift test.
 func All() []any {
-	return []any{&Product{}, &Category{}, &User{}, &Session{}, &Cart{}, &CartItem{}, &Event{}, &RateLimit{}, &EmailToken{}, &OutboxMessage{}}
+	return []any{&Product{}, &Category{}, &User{}, &Session{}, &Cart{}, &CartItem{}, &Event{}, &RateLimit{}, &EmailToken{}, &OutboxMessage{}, &Order{}, &OrderLine{}}
 }

@@ -36,3 +36,11 @@ func recordEvent(ctx context.Context, tx *gorm.DB, userID *uuid.UUID, typ string
 	}
 	return nil
 }
+
+// Order event types.
+const (
+	EventOrderPlaced    = "order.placed"
+	EventOrderPaid      = "order.paid"
+	EventOrderShipped   = "order.shipped"
+	EventOrderCancelled = "order.cancelled"
+)
