@@ -61,7 +61,6 @@ type handler struct {
 	catalog      *models.Catalog
 	listings     *fragmentCache[string]
 	categories   *fragmentCache[[]models.Category]
-	productPages *fragmentCache[string]
 	sessions     *models.Sessions
 	guests       *models.Guests
 	carts        *models.Carts
@@ -132,7 +131,6 @@ func newHandler(d Deps) (*handler, error) {
 		catalog:      models.NewCatalog(d.DB),
 		listings:     newFragmentCache[string](2 * time.Second),
 		categories:   newFragmentCache[[]models.Category](2 * time.Second),
-		productPages: newFragmentCache[string](2 * time.Second),
 		sessions:     models.NewSessions(d.DB),
 		guests:       models.NewGuests(d.DB),
 		carts:        models.NewCarts(d.DB),

@@ -1,6 +1,6 @@
 // Shopfront's own few lines of JavaScript. Every page works without them:
-// they make the quantity steppers step in place, submit the sort menu on
-// change, and keep the cart badge of other open tabs in step.
+// they make the quantity steppers step in place, and submit the sort menu on
+// change.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -28,34 +28,4 @@
   document.addEventListener("change", function (e) {
     if (e.target.matches("select[data-autosubmit]")) e.target.form.requestSubmit();
   });
-
-  // Other tabs: after a cart change here, tell them the new header; they
-  // swap it in and, on the cart page, reload the lines.
-  if (!("BroadcastChannel" in window)) return;
-  var channel = new BroadcastChannel("shopfront-cart");
-  document.addEventListener("htmx:afterSettle", function (e) {
-    var path = e.detail.requestConfig && e.detail.requestConfig.path;
-    if (!path || path.indexOf("/cart") !== 0 || !e.detail.successful) return;
-    var badge = document.getElementById("cart-badge");
-    var account = document.getElementById("header-account");
-    channel.postMessage({
-      badge: badge ? badge.outerHTML : "",
-      account: account ? account.outerHTML : ""
-    });
-  });
-  channel.onmessage = function (e) {
-    ["badge", "account"].forEach(function (k) {
-      var html = e.data && e.data[k];
-      var id = k === "badge" ? "cart-badge" : "header-account";
-      var old = document.getElementById(id);
-      if (!html || !old) return;
-      var t = document.createElement("template");
-      t.innerHTML = html;
-      var fresh = t.content.firstElementChild;
-      if (fresh && fresh.id === id) old.replaceWith(fresh);
-    });
-    if (document.getElementById("cart-lines") && window.htmx) {
-      window.htmx.ajax("GET", "/cart", { target: "#cart-lines", select: "#cart-lines", swap: "outerHTML" });
-    }
-  };
 })();
